@@ -1,0 +1,126 @@
+// Package store defines what an Ephemera relay keeps and the contract every
+// storage engine must honour. The relay holds only ciphertext: mailboxes
+// (an owner key and an optional send-token hash), envelopes queued in them,
+// prekeys, and attachment blobs.
+//
+// Implementations: boltstore (one machine, the default) and memstore (an
+// in-memory fake for fast tests). storetest is the contract suite that any
+// implementation must pass unchanged.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ephemera-im/ephemera/net/wire"
+)
+
+// Errors returned by every Store; test with errors.Is.
+var (
+	ErrNotFound  = errors.New("store: not found")
+	ErrConflict  = errors.New("store: conflict")  // mailbox owned by another key; blob write at the wrong offset
+	ErrQuota     = errors.New("store: quota exceeded")
+	ErrTooLarge  = errors.New("store: too large") // blob write past its size
+	ErrNoPrekeys = errors.New("store: no prekeys")
+	ErrClosed    = errors.New("store: closed")
+)
+
+// Mailbox is a mailbox's registration.
+type Mailbox struct {
+	OwnerKey      wire.Key32 // Ed25519 public key that may read it
+	SendTokenHash wire.Key32 // zero: anyone may send
+	Created       time.Time
+}
+
+// Envelope is an envelope as stored.
+type Envelope struct {
+	Seq      uint64    // per mailbox, increasing, starting at 1
+	Received time.Time // when stored
+	Expires  time.Time
+	Data     []byte
+}
+
+// Usage is what a mailbox holds now.
+type Usage struct {
+	Messages int
+	Bytes    int64 // envelope bytes plus blob sizes charged to it
+}
+
+// Quota bounds a mailbox. Zero fields mean no limit.
+type Quota struct {
+	MaxMessages int
+	MaxBytes    int64
+}
+
+// Prekey is what a claim returns.
+type Prekey struct {
+	Bundle     []byte
+	Key        []byte
+	LastResort bool
+}
+
+// Blob describes an attachment blob.
+type Blob struct {
+	Owner   wire.MailboxID
+	Size    int64
+	Have    int64 // bytes written so far; the blob is complete when Have == Size
+	Expires time.Time
+}
+
+// Store is the relay's durable state. All methods are safe for concurrent
+// use. A method that returns nil has made its change durable (fsynced)
+// before returning; one that returns an error has changed nothing.
+// Expired envelopes and blobs are never returned, even before Sweep
+// deletes them.
+type Store interface {
+	// RelayID returns the relay's identity, made once and kept.
+	RelayID(ctx context.Context) (wire.Key32, error)
+
+	// Register creates a mailbox, or updates SendTokenHash of one with the
+	// same OwnerKey. A mailbox owned by another key gives ErrConflict.
+	Register(ctx context.Context, id wire.MailboxID, m Mailbox) error
+	// Mailbox returns a registration or ErrNotFound.
+	Mailbox(ctx context.Context, id wire.MailboxID) (Mailbox, error)
+
+	// Append stores an envelope in a registered mailbox and returns its
+	// sequence number. Fields Seq and Received of env are ignored; Received
+	// is the store's clock. ErrQuota when q would be exceeded.
+	Append(ctx context.Context, id wire.MailboxID, env Envelope, q Quota) (uint64, error)
+	// Fetch returns up to limit unexpired envelopes with Seq > after, in
+	// order of Seq.
+	Fetch(ctx context.Context, id wire.MailboxID, after uint64, limit int) ([]Envelope, error)
+	// Delete removes envelopes by sequence number; unknown ones are ignored.
+	// It returns how many were removed.
+	Delete(ctx context.Context, id wire.MailboxID, seqs []uint64) (int, error)
+	// Usage returns what a mailbox holds now.
+	Usage(ctx context.Context, id wire.MailboxID) (Usage, error)
+
+	// PutPrekeys stores prekeys of a registered mailbox: bundle and
+	// lastResort replace the stored ones when non-empty, oneTime keys are
+	// appended (or replace the stored ones when replace is set). It returns
+	// the number of one-time keys now held.
+	PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error)
+	// ClaimPrekey returns the bundle with one one-time key, removed
+	// atomically so no key is ever handed out twice, or with the last-resort
+	// key when none are left. ErrNoPrekeys when no bundle was stored.
+	ClaimPrekey(ctx context.Context, id wire.MailboxID) (Prekey, error)
+
+	// CreateBlob reserves a blob charged to owner's quota.
+	CreateBlob(ctx context.Context, id wire.BlobID, b Blob, q Quota) error
+	// WriteBlob appends data at offset, which must equal the blob's Have
+	// (ErrConflict otherwise; ErrTooLarge past Size). It returns the new Have.
+	WriteBlob(ctx context.Context, id wire.BlobID, offset int64, data []byte) (int64, error)
+	// BlobInfo returns a blob's description or ErrNotFound.
+	BlobInfo(ctx context.Context, id wire.BlobID) (Blob, error)
+	// ReadBlob reads from a blob at offset into p, like io.ReaderAt.
+	ReadBlob(ctx context.Context, id wire.BlobID, offset int64, p []byte) (int, error)
+
+	// Sweep deletes envelopes and blobs that expired at or before now and
+	// returns how many envelopes it deleted.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+	// Check reports whether the store can take writes now.
+	Check(ctx context.Context) error
+	// Close releases the store; later calls return ErrClosed.
+	Close() error
+}
