@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ephemera-im/ephemera/net/wire"
@@ -19,7 +20,7 @@ import (
 // Errors returned by every Store; test with errors.Is.
 var (
 	ErrNotFound  = errors.New("store: not found")
-	ErrConflict  = errors.New("store: conflict")  // mailbox owned by another key; blob write at the wrong offset
+	ErrConflict  = errors.New("store: conflict") // mailbox owned by another key; blob write at the wrong offset
 	ErrQuota     = errors.New("store: quota exceeded")
 	ErrTooLarge  = errors.New("store: too large") // blob write past its size
 	ErrNoPrekeys = errors.New("store: no prekeys")
@@ -35,9 +36,9 @@ type Mailbox struct {
 
 // Envelope is an envelope as stored.
 type Envelope struct {
-	Seq      uint64    // per mailbox, increasing, starting at 1
+	Seq      uint64    // per mailbox, increasing, starting at 1, never reused
 	Received time.Time // when stored
-	Expires  time.Time
+	Expires  time.Time // zero: never expires; expired once now >= Expires
 	Data     []byte
 }
 
@@ -60,19 +61,48 @@ type Prekey struct {
 	LastResort bool
 }
 
-// Blob describes an attachment blob.
+// Blob describes an attachment blob. Its Size is charged to Owner's
+// Usage.Bytes from CreateBlob until Sweep deletes it.
 type Blob struct {
 	Owner   wire.MailboxID
 	Size    int64
-	Have    int64 // bytes written so far; the blob is complete when Have == Size
-	Expires time.Time
+	Have    int64     // bytes written so far; the blob is complete when Have == Size
+	Expires time.Time // zero: never expires; expired once now >= Expires
+}
+
+// MaxOneTimePrekeys bounds the one-time prekeys a mailbox may hold;
+// PutPrekeys beyond it fails with ErrQuota and stores nothing.
+const MaxOneTimePrekeys = 10 * wire.MaxPrekeyCount
+
+// CheckPrekeys reports ErrTooLarge if any key is longer than
+// wire.MaxPrekeySize or there are more than MaxOneTimePrekeys one-time keys.
+// Stores call it so that nothing is kept that a relay could not send back.
+func CheckPrekeys(bundle, lastResort []byte, oneTime [][]byte) error {
+	if len(bundle) > wire.MaxPrekeySize {
+		return fmt.Errorf("bundle is %d bytes, limit %d: %w", len(bundle), wire.MaxPrekeySize, ErrTooLarge)
+	}
+	if len(lastResort) > wire.MaxPrekeySize {
+		return fmt.Errorf("last-resort key is %d bytes, limit %d: %w", len(lastResort), wire.MaxPrekeySize, ErrTooLarge)
+	}
+	if len(oneTime) > MaxOneTimePrekeys {
+		return fmt.Errorf("%d one-time keys, limit %d: %w", len(oneTime), MaxOneTimePrekeys, ErrTooLarge)
+	}
+	for i, k := range oneTime {
+		if len(k) > wire.MaxPrekeySize {
+			return fmt.Errorf("one-time key %d is %d bytes, limit %d: %w", i, len(k), wire.MaxPrekeySize, ErrTooLarge)
+		}
+	}
+	return nil
 }
 
 // Store is the relay's durable state. All methods are safe for concurrent
 // use. A method that returns nil has made its change durable (fsynced)
 // before returning; one that returns an error has changed nothing.
 // Expired envelopes and blobs are never returned, even before Sweep
-// deletes them.
+// deletes them; they keep counting in Usage until Sweep does.
+//
+// Methods taking a mailbox id return ErrNotFound for an unregistered
+// mailbox. Every method returns ErrClosed after Close.
 type Store interface {
 	// RelayID returns the relay's identity, made once and kept.
 	RelayID(ctx context.Context) (wire.Key32, error)
@@ -85,10 +115,11 @@ type Store interface {
 
 	// Append stores an envelope in a registered mailbox and returns its
 	// sequence number. Fields Seq and Received of env are ignored; Received
-	// is the store's clock. ErrQuota when q would be exceeded.
+	// is the store's clock. ErrQuota when q would be exceeded (the check is
+	// atomic with the append); ErrTooLarge above wire.MaxEnvelopeSize.
 	Append(ctx context.Context, id wire.MailboxID, env Envelope, q Quota) (uint64, error)
 	// Fetch returns up to limit unexpired envelopes with Seq > after, in
-	// order of Seq.
+	// order of Seq; limit <= 0 means no limit.
 	Fetch(ctx context.Context, id wire.MailboxID, after uint64, limit int) ([]Envelope, error)
 	// Delete removes envelopes by sequence number; unknown ones are ignored.
 	// It returns how many were removed.
@@ -103,21 +134,27 @@ type Store interface {
 	PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error)
 	// ClaimPrekey returns the bundle with one one-time key, removed
 	// atomically so no key is ever handed out twice, or with the last-resort
-	// key when none are left. ErrNoPrekeys when no bundle was stored.
+	// key when none are left. ErrNoPrekeys when no bundle was stored. With
+	// a bundle but neither kind of key, Key is nil and LastResort false.
 	ClaimPrekey(ctx context.Context, id wire.MailboxID) (Prekey, error)
 
-	// CreateBlob reserves a blob charged to owner's quota.
+	// CreateBlob reserves a blob charged to owner's quota: ErrNotFound for
+	// an unregistered owner, ErrConflict if id exists, ErrQuota when
+	// b.Size would pass q.MaxBytes (q.MaxMessages is not checked). b.Have
+	// is ignored.
 	CreateBlob(ctx context.Context, id wire.BlobID, b Blob, q Quota) error
 	// WriteBlob appends data at offset, which must equal the blob's Have
 	// (ErrConflict otherwise; ErrTooLarge past Size). It returns the new Have.
 	WriteBlob(ctx context.Context, id wire.BlobID, offset int64, data []byte) (int64, error)
 	// BlobInfo returns a blob's description or ErrNotFound.
 	BlobInfo(ctx context.Context, id wire.BlobID) (Blob, error)
-	// ReadBlob reads from a blob at offset into p, like io.ReaderAt.
+	// ReadBlob reads from a blob at offset into p, like io.ReaderAt, and
+	// only bytes below Have: io.EOF when it reads fewer than len(p).
 	ReadBlob(ctx context.Context, id wire.BlobID, offset int64, p []byte) (int, error)
 
 	// Sweep deletes envelopes and blobs that expired at or before now and
-	// returns how many envelopes it deleted.
+	// returns how many envelopes it deleted. Their bytes, and the sizes of
+	// the blobs, are released from the owners' Usage.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 	// Check reports whether the store can take writes now.
 	Check(ctx context.Context) error

@@ -53,5 +53,5 @@ func (m *Error) Error() string {
 // Is lets callers test errors.Is(err, &wire.Error{Code: wire.CodeQuota}).
 func (m *Error) Is(target error) bool {
 	var t *Error
-	return errors.As(target, &t) && t.Code == m.Code
+	return errors.As(target, &t) && t != nil && t.Code == m.Code
 }

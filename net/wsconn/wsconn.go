@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -63,7 +64,12 @@ func (c *Conn) Close(reason string) error {
 // 123 bytes a close frame can carry.
 func (c *Conn) CloseWith(code websocket.StatusCode, reason string) error {
 	if len(reason) > 123 {
-		reason = reason[:123]
+		// Cut at a rune boundary: a close reason must be valid UTF-8.
+		n := 123
+		for n > 0 && !utf8.RuneStart(reason[n]) {
+			n--
+		}
+		reason = reason[:n]
 	}
 	err := c.ws.Close(code, reason)
 	if err != nil {
@@ -83,6 +89,10 @@ func NormalizeURL(raw string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("relay URL %q: %v", raw, err)
 	}
+	if u.User != nil {
+		// Redacted: the error may be logged, the password must not be.
+		return "", fmt.Errorf("relay URL %q: must not contain a user name or password", u.Redacted())
+	}
 	switch u.Scheme {
 	case "ws", "wss":
 	case "http":
@@ -92,11 +102,8 @@ func NormalizeURL(raw string) (string, error) {
 	default:
 		return "", fmt.Errorf("relay URL %q: scheme must be wss:// or ws://", raw)
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return "", fmt.Errorf("relay URL %q: no host", raw)
-	}
-	if u.User != nil {
-		return "", fmt.Errorf("relay URL %q: must not contain a user name or password", raw)
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = Path
