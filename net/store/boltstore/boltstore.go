@@ -11,26 +11,46 @@
 //
 // Every write is fsynced before the call returns (unless Options.NoSync).
 // The writes many connections make at once (Register, Append, Delete,
-// ClaimPrekey, CreateBlob, WriteBlob) go through bbolt's DB.Batch and share
-// one commit and fsync. Blob bytes are written and fsynced to
-// blobs/<hex id> before the blob's Have moves in relay.db, so Have never
-// counts bytes that are not on disk; a tail written past Have before a
-// crash is overwritten when the upload resumes.
+// PutPrekeys, ClaimPrekey, CreateBlob, WriteBlob) share one commit and
+// fsync: a single goroutine commits, in one transaction, every write that
+// queued while the previous commit ran (commit.go). Blob bytes are
+// written and fsynced to blobs/<hex id> before the blob's Have moves in
+// relay.db, so Have never counts bytes that are not on disk; a tail
+// written past Have before a crash is overwritten when the upload resumes.
 //
-// Performance on the 2-core dev machine (1 KiB envelopes, 1000 concurrent
-// appenders over 1024 mailboxes, fsync ~2ms; `go test -bench . -benchtime
-// 2s`, taken while other builds kept the load average near 15, so read
-// them as lower bounds; runs varied up to 4x):
+// That commit loop replaces bbolt's DB.Batch, which sizes batches by a
+// timer instead of by the load: writes arriving while a batch commits
+// start a new one that commits MaxBatchDelay later, so at a relay's load
+// it made many small commits, each rewriting the same hot pages and
+// paying two fsyncs. The loop's batches grow with the load (about 250
+// messages, 500 writes, per commit in the benchmark below, against 25-50
+// messages), which cut the pages written per message 3x and the commits
+// 7x, and a lone write no longer waits for a timer.
 //
-//	BenchmarkAppendParallel        6,000-6,500 appends/s (155-170µs/op), 75-127 appends/commit
-//	BenchmarkAppendDelete          6,400 append+delete/s (155µs/op), ~60 appends/commit
-//	BenchmarkAppendParallelNoSync  8,000-9,300 appends/s (108-123µs/op)
-//	BenchmarkAppendDeleteNoSync    7,400-8,000 append+delete/s (125-135µs/op)
-//	BenchmarkAppendSerial          one sender alone: 6.5-16ms per append
+// Performance on the 2-core dev machine, in the relay's steady state
+// (BenchmarkRelaySteadyState: 1000 goroutines each Append a 1 KiB
+// envelope to a random one of 1000 mailboxes, Fetch it, Delete it; fsync
+// on). Six alternating runs of the DB.Batch version (before: the same
+// benchmark file on the previous, DB.Batch code) and this one, while other builds kept the load average at 8-11, so absolute figures
+// varied 2-3x between runs:
 //
-// With fsync on, batching makes the store nearly as fast as without it.
-// At this point the cost is bbolt writing copy-on-write pages (pwrite),
-// not fsync or this package's code.
+//	go test -run '^$' -bench 'RelaySteadyState|AppendSerial' -benchtime 20000x -count 6 ./net/store/boltstore
+//
+//	                         before        after         after/before (median of pairs)
+//	msgs/s                   3,500-8,900   13,200-18,400 2.7x
+//	process CPU per msg      89-150µs      46-63µs       0.5x  (about half a core at 10,000 msgs/s)
+//	commits per msg          0.021-0.041   0.0038-0.0044 0.15x
+//	4 KiB pages per msg      2.6-3.3       0.94-1.01     0.33x
+//	one sender alone         4.5ms         1.7ms         0.4x  (BenchmarkAppendSerial, per append)
+//
+// With the load the machine had, fsync no longer limits the store: the
+// remaining cost is bbolt rewriting every leaf page a commit touches
+// (in this benchmark nearly the whole working set of in-flight envelopes
+// and mailbox records, once per commit) and the kernel writing them.
+// What did not help measurably, within the noise: the array freelist
+// instead of the hashmap, InitialMmapSize, 16 KiB pages (fewer pages, but
+// each random insert into a large backlog would then rewrite 16 KiB), and
+// a batch delay (Options.MaxBatchDelay) on top of the loop.
 package boltstore
 
 import (
@@ -52,42 +72,32 @@ import (
 	"github.com/ephemera-im/ephemera/net/wire"
 )
 
-// Defaults for Options.
-const (
-	// DefaultMaxBatchDelay is how long a batch waits for company before it
-	// commits. A commit costs two fsyncs (~2ms each here), and calls that
-	// arrive during one commit queue into the next batch, so the delay
-	// only sets how many calls share a commit. With 1000 concurrent appenders
-	// (BenchmarkAppendBatchDelay):
-	//
-	//	500µs   23 appends/commit  3.9 MB/s
-	//	1ms     53                 6.1
-	//	2ms     85                 5.7
-	//	5ms    176                 6.1
-	//	10ms   312                 5.7  (bbolt's default)
-	//
-	// Throughput is flat from 1ms up, and every millisecond of delay is
-	// added to a lone Send's latency. 2ms gets 60% more appends per commit
-	// than 1ms (fewer fsyncs and page writes per envelope: headroom for a
-	// slower or shared disk) for 1ms of latency.
-	DefaultMaxBatchDelay = 2 * time.Millisecond
-	// DefaultMaxBatchSize starts a batch's commit early once it holds this
-	// many calls.
-	DefaultMaxBatchSize = 1000
-)
+// DefaultMaxBatchSize bounds the writes one transaction commits when
+// Options.MaxBatchSize is zero. More than that queued at once (more
+// connections writing than this) commit in several transactions, one
+// after another, so one commit's time and memory stay bounded.
+const DefaultMaxBatchSize = 1000
 
 // Options configure Open. The zero value is ready to use.
 type Options struct {
 	// Now is the store's clock, used for Received times and to hide
 	// expired envelopes and blobs; nil means time.Now.
 	Now func() time.Time
-	// MaxBatchDelay and MaxBatchSize tune bbolt's write batching; zero
-	// means DefaultMaxBatchDelay and DefaultMaxBatchSize.
+	// MaxBatchDelay, if positive, makes a write that finds the writer
+	// idle wait this long for others to share its commit. Zero, the
+	// default, commits at once: under load, writes that arrive during a
+	// commit share the next one anyway (BenchmarkAppendBatchDelay).
 	MaxBatchDelay time.Duration
-	MaxBatchSize  int
+	// MaxBatchSize bounds the writes one transaction commits; zero means
+	// DefaultMaxBatchSize.
+	MaxBatchSize int
 	// NoSync skips fsync of relay.db and blob files. For tests and
 	// benchmarks only: a crash can lose or corrupt acknowledged data.
 	NoSync bool
+	// UseDBBatch sends writes through bbolt's DB.Batch instead of the
+	// store's own commit loop. It exists so the two can be compared in one
+	// run (BenchmarkRelaySteadyStateDBBatch); the loop is the faster.
+	UseDBBatch bool
 }
 
 // Store is a store.Store on bbolt. Make one with Open; it is safe for
@@ -103,6 +113,9 @@ type Store struct {
 	// waits for calls in flight and later calls see closed.
 	gate   sync.RWMutex
 	closed bool
+
+	commits    *committer
+	useDBBatch bool
 
 	// blobLocks serialise writes to one blob file (and its removal by
 	// Sweep) across the file write and the transaction that records it.
@@ -153,15 +166,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.MaxBatchDelay
-	if db.MaxBatchDelay <= 0 {
-		db.MaxBatchDelay = DefaultMaxBatchDelay
+	s := &Store{db: db, blobs: blobs, now: opts.Now, noSync: opts.NoSync, useDBBatch: opts.UseDBBatch}
+	if opts.UseDBBatch {
+		db.MaxBatchDelay = 2 * time.Millisecond
+		if opts.MaxBatchDelay > 0 {
+			db.MaxBatchDelay = opts.MaxBatchDelay
+		}
+		if opts.MaxBatchSize > 0 {
+			db.MaxBatchSize = opts.MaxBatchSize
+		}
 	}
-	db.MaxBatchSize = opts.MaxBatchSize
-	if db.MaxBatchSize <= 0 {
-		db.MaxBatchSize = DefaultMaxBatchSize
-	}
-	s := &Store{db: db, blobs: blobs, now: opts.Now, noSync: opts.NoSync}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -173,6 +187,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
+	s.commits = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay)
 	return s, nil
 }
 
@@ -244,19 +259,23 @@ func (s *Store) enter(ctx context.Context, op string) error {
 	return nil
 }
 
-// batch runs fn in a shared write transaction. fn reports refusals
-// (not found, quota, conflict) by returning them as its outcome with a nil
-// error and no changes made, so one refused call does not roll back and
-// re-run the rest of the batch; an error rolls back. bbolt may run fn
-// more than once, so fn must set every result afresh.
+// batch runs fn in a shared write transaction (see committer). fn
+// reports refusals (not found, quota, conflict) by returning them as its
+// outcome with a nil error and no changes made, so one refused call does
+// not roll back and re-run the rest of the batch; an error rolls back.
+// fn may run more than once, so it must set every result afresh.
 func (s *Store) batch(op string, fn func(tx *bolt.Tx) (outcome error, err error)) error {
 	var outcome error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	run := func(tx *bolt.Tx) error {
 		var err error
 		outcome, err = fn(tx)
 		return err
-	})
-	if err != nil {
+	}
+	write := s.commits.write
+	if s.useDBBatch {
+		write = s.db.Batch
+	}
+	if err := write(run); err != nil {
 		return s.wrap(op, err)
 	}
 	if outcome != nil {
@@ -349,6 +368,7 @@ func (s *Store) Close() error {
 		return fmt.Errorf("boltstore: close: %w", store.ErrClosed)
 	}
 	s.closed = true
+	s.commits.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}
