@@ -1,0 +1,81 @@
+# Ephemera — build, run and test. `make help` lists the targets.
+
+GO        ?= go
+RELAY     ?=
+TOOLS     := $(CURDIR)/bin/tools
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+
+# Packages tested with the race detector: everything but the GUI and the
+# root package (the app binary), whose cgo/OpenGL code is slow under -race.
+MODULE     := $(shell $(GO) list -m)
+RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e '^$(MODULE)$$' -e '^$(MODULE)/gui')
+
+.PHONY: help run build relay test deps-run deps-test fmt-check vet staticcheck \
+	test-race test-gui test-smoke screenshot perf fuzz clean
+
+help:
+	@echo "make run          build and start the app (RELAY=wss://... to use a relay; default: embedded local relay)"
+	@echo "make test         everything CI runs: gofmt, vet, staticcheck, race tests, GUI tests, Xvfb smoke test"
+	@echo "make relay        static relay daemon in bin/ephemera-relay"
+	@echo "make screenshot   run the smoke test and save docs/screenshot.png"
+	@echo "make perf         benchmarks and relay load scenarios"
+	@echo "make fuzz         each fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "make clean        remove build outputs"
+
+## Running
+
+run: deps-run build
+	bin/ephemera $(if $(RELAY),--relay '$(RELAY)')
+
+build:
+	$(GO) build -o bin/ephemera .
+
+relay:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ephemera-relay ./cmd/ephemera-relay
+
+deps-run:
+	scripts/install-deps.sh run
+
+deps-test:
+	scripts/install-deps.sh test
+
+## Testing
+
+test: deps-test fmt-check vet staticcheck test-race test-gui test-smoke
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(TOOLS)/staticcheck ./...
+
+test-race:
+	$(GO) test -race -timeout 20m $(RACE_PKGS)
+
+test-gui:
+	$(GO) test -timeout 10m ./gui/...
+
+# The real app in a real X window (Xvfb); fails if Xvfb or the tools are missing.
+test-smoke:
+	EPHEMERA_SMOKE=1 $(GO) test -count=1 -v -timeout 5m -run '^TestSmoke' .
+
+screenshot: deps-test
+	EPHEMERA_SMOKE=1 EPHEMERA_SCREENSHOT=$(CURDIR)/docs/screenshot.png \
+		$(GO) test -count=1 -v -timeout 5m -run '^TestSmoke' .
+
+## Performance and robustness
+
+perf: relay
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./net/...
+	scripts/perf.sh bin/ephemera-relay
+
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin/ephemera bin/ephemera-relay dist/
+	$(GO) clean -testcache

@@ -1,0 +1,66 @@
+package messenger
+
+import (
+	"fmt"
+
+	"github.com/ephemera-im/ephemera/net/relayclient"
+)
+
+// Event is something the messenger reports to its front end. The concrete
+// types are listed below; switch on them. More will be added (messages
+// received, delivery states, transfer progress, timers expiring), so a
+// front end should ignore types it does not know.
+type Event interface{ isEvent() }
+
+// ConnectionChanged reports a new state of the relay connection. Err is the
+// reason for it, if any: why a connection failed or dropped
+// (StateDisconnected), or, with StateConnected, which mailboxes the relay
+// refused.
+type ConnectionChanged struct {
+	State ConnState
+	Err   error
+}
+
+func (ConnectionChanged) isEvent() {}
+
+// ConnState is the state of the connection to the relay.
+type ConnState int
+
+// Connection states. The zero value is StateDisconnected.
+const (
+	// StateDisconnected: no connection, waiting before the next attempt
+	// (or not started yet).
+	StateDisconnected ConnState = iota
+	// StateConnecting: dialling the relay and authenticating.
+	StateConnecting
+	// StateConnected: connected and authenticated.
+	StateConnected
+	// StateClosed: the messenger was closed. Final.
+	StateClosed
+)
+
+func (s ConnState) String() string {
+	switch s {
+	case StateDisconnected:
+		return "disconnected"
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("ConnState(%d)", int(s))
+}
+
+func connState(s relayclient.State) ConnState {
+	switch s {
+	case relayclient.Connecting:
+		return StateConnecting
+	case relayclient.Connected:
+		return StateConnected
+	case relayclient.Closed:
+		return StateClosed
+	}
+	return StateDisconnected
+}

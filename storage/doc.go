@@ -1,0 +1,11 @@
+// Package storage will hold Ephemera's encrypted vault on go.etcd.io/bbolt.
+//
+// A passphrase, stretched with Argon2id, unwraps a master key; every record
+// is sealed with an AEAD under it and its bbolt key reveals nothing. Messages
+// that disappear are sealed under keys of their own kept in slots outside
+// bbolt and overwritten on expiry (crypto-shredding), because bbolt keeps
+// deleted pages on disk until it reuses them. An expiry index lets the vault
+// destroy expired messages at run time and at every start-up.
+//
+// Nothing here imports Fyne; it builds with CGO_ENABLED=0.
+package storage
