@@ -18,7 +18,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/store/memstore"
 	"github.com/ephemera-im/ephemera/net/wire"
 	"github.com/ephemera-im/ephemera/net/wsconn"
@@ -55,8 +54,6 @@ type env struct {
 type option func(*Config)
 
 func withLimits(f func(*Limits)) option { return func(c *Config) { f(&c.Limits) } }
-
-func withStore(s store.Store) option { return func(c *Config) { c.Store = s } }
 
 // newEnv starts a relay over a memstore with a fake clock. The relay is
 // shut down, and the store closed, when the test ends.

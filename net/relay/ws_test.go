@@ -109,7 +109,14 @@ func TestBadInputOverWebSocket(t *testing.T) {
 			if code != tc.code || !strings.HasPrefix(reason, tc.reason) {
 				t.Errorf("close: got %d %q, want %d %q...", code, reason, tc.code, tc.reason)
 			}
-			if got := e.metric("ephemera_relay_rejected_frames_total", "reason", tc.metric); got != before+1 {
+			// For an oversized frame the WebSocket library sends 1009 itself
+			// before the relay sees the error and counts it: wait for it.
+			got := e.metric("ephemera_relay_rejected_frames_total", "reason", tc.metric)
+			for deadline := time.Now().Add(5 * time.Second); got != before+1 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+				got = e.metric("ephemera_relay_rejected_frames_total", "reason", tc.metric)
+			}
+			if got != before+1 {
 				t.Errorf("rejected_frames_total{reason=%q}: got %v, want %v", tc.metric, got, before+1)
 			}
 			// The other client carries on.
