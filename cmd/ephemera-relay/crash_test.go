@@ -119,8 +119,9 @@ func TestCrashSafety(t *testing.T) {
 				pl, err := loadtest.ParsePayload(d.Envelope)
 				switch {
 				case err != nil:
-					corrupt.Add(1)
-					t.Errorf("client %d: corrupt envelope seq %d: %v", i, d.Seq, err)
+					if corrupt.Add(1) <= 5 {
+						t.Errorf("client %d: corrupt envelope seq %d: %v", i, d.Seq, err)
+					}
 				case pl.Run != runID:
 					stale.Add(1)
 				default:
@@ -152,6 +153,14 @@ func TestCrashSafety(t *testing.T) {
 			}
 		}()
 	}
+
+	// However the test ends, the receivers stop before it does.
+	defer func() {
+		for _, p := range peers {
+			p.c.Close()
+		}
+		recvWG.Wait()
+	}()
 
 	// Senders: send continuously; an envelope whose Send failed is sent
 	// again (same sender and sequence number) until the relay says Sent.
@@ -194,6 +203,13 @@ func TestCrashSafety(t *testing.T) {
 		}()
 	}
 
+	var stopOnce sync.Once
+	stopSenders := func() {
+		stopOnce.Do(func() { close(stop) })
+		sendWG.Wait()
+	}
+	defer stopSenders()
+
 	start := time.Now()
 	sentBefore := tr.SentCount()
 	productive := 0
@@ -209,8 +225,7 @@ func TestCrashSafety(t *testing.T) {
 		sentBefore = now
 		rp.start()
 	}
-	close(stop)
-	sendWG.Wait()
+	stopSenders()
 	t.Logf("%d kills in %v; %d envelopes acknowledged, %d send attempts failed",
 		crashCycles, time.Since(start).Round(time.Second), tr.SentCount(), sendErrs.Load())
 
@@ -234,7 +249,7 @@ func TestCrashSafety(t *testing.T) {
 	if corrupt.Load() > 0 || r.Misrouted > 0 {
 		t.Errorf("%d corrupt and %d misrouted envelopes (seed %d)", corrupt.Load(), r.Misrouted, seed)
 	}
-	if r.Sent == 0 || productive < crashCycles/2 {
+	if r.Sent == 0 || productive < crashCycles/4 {
 		t.Errorf("only %d of %d relay lifetimes acknowledged anything (%d in all): the test proved little",
 			productive, crashCycles, r.Sent)
 	}

@@ -56,6 +56,9 @@ func loadtestMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		timeout    = fs.Duration("timeout", 10*time.Minute, "bound on the whole run; messages not delivered by then count as lost")
 		idle       = fs.Int("idle", 0, "open `N` idle authenticated connections and report the relay's memory per connection")
 		settle     = fs.Duration("settle", 3*time.Second, "with --idle: wait this long after the last connection before measuring")
+		hold       = fs.Duration("hold", 0, "with --idle: keep the connections open this long after measuring")
+		lean       = fs.Bool("lean", false, "use the lean built-in client instead of net/relayclient (the app's client): less client CPU")
+		label      = fs.String("label", "", "a name for the run, copied into the JSON line")
 		dialers    = fs.Int("dialers", 64, "connections dialled at once")
 		verbose    = fs.Bool("v", false, "log progress to stderr")
 	)
@@ -92,8 +95,8 @@ func loadtestMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	if *idle > 0 {
 		res, err := loadtest.Idle(ctx, loadtest.IdleConfig{
-			URL: u, MetricsURL: mu, Conns: *idle, Settle: *settle, Timeout: *timeout,
-			Dialers: *dialers, Logf: logf,
+			URL: u, MetricsURL: mu, Conns: *idle, Settle: *settle, Hold: *hold, Timeout: *timeout,
+			Dialers: *dialers, Label: *label, Lean: *lean, Logf: logf,
 		})
 		enc.Encode(res)
 		if err != nil {
@@ -117,7 +120,7 @@ func loadtestMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	res, err := loadtest.Run(ctx, loadtest.Config{
 		URL: u, MetricsURL: mu, Clients: *clients, Messages: *messages, Size: *size,
 		Window: *window, Rate: *rate, TTL: uint32(*ttl / time.Second), Duration: *duration,
-		Timeout: *timeout, Dialers: *dialers, Logf: logf,
+		Timeout: *timeout, Dialers: *dialers, Lean: *lean, Label: *label, Logf: logf,
 	})
 	enc.Encode(res)
 	if err != nil {

@@ -57,11 +57,19 @@ func runLoadtestForTest(t *testing.T, args ...string) (code int, out []byte, std
 	return code, so.Bytes(), se.String()
 }
 
+// TestLoadtestAgainstRelay runs the load tool against a relay on a
+// fsyncing bbolt store and checks its figures against the relay's own
+// counters, with each kind of client.
 func TestLoadtestAgainstRelay(t *testing.T) {
+	t.Run("relayclient", func(t *testing.T) { testLoadtestAgainstRelay(t) })
+	t.Run("lean", func(t *testing.T) { testLoadtestAgainstRelay(t, "--lean") })
+}
+
+func testLoadtestAgainstRelay(t *testing.T, extra ...string) {
 	const clients, messages, size = 20, 50, 1024
 	wsURL, metricsURL := startTestRelay(t)
-	code, out, stderr := runLoadtestForTest(t, "--url", wsURL, "--clients", strconv.Itoa(clients),
-		"--messages", strconv.Itoa(messages), "--size", strconv.Itoa(size), "--timeout", "90s", "-v")
+	code, out, stderr := runLoadtestForTest(t, append([]string{"--url", wsURL, "--clients", strconv.Itoa(clients),
+		"--messages", strconv.Itoa(messages), "--size", strconv.Itoa(size), "--timeout", "90s", "-v"}, extra...)...)
 	t.Logf("%s", out)
 	if code != 0 {
 		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, stderr)
@@ -113,9 +121,14 @@ func TestLoadtestAgainstRelay(t *testing.T) {
 }
 
 func TestLoadtestIdle(t *testing.T) {
+	t.Run("relayclient", func(t *testing.T) { testLoadtestIdle(t) })
+	t.Run("lean", func(t *testing.T) { testLoadtestIdle(t, "--lean") })
+}
+
+func testLoadtestIdle(t *testing.T, extra ...string) {
 	const n = 40
 	wsURL, _ := startTestRelay(t)
-	code, out, stderr := runLoadtestForTest(t, "--url", wsURL, "--idle", strconv.Itoa(n), "--settle", "100ms")
+	code, out, stderr := runLoadtestForTest(t, append([]string{"--url", wsURL, "--idle", strconv.Itoa(n), "--settle", "100ms"}, extra...)...)
 	t.Logf("%s", out)
 	if code != 0 {
 		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, stderr)
