@@ -47,10 +47,17 @@ type conn struct {
 	pumps     sync.WaitGroup // delivery pumps running
 	closeOnce sync.Once
 
+	acks   chan struct{}  // bounds Acks in flight; made on the first Ack
+	ackers sync.WaitGroup // Acks in flight
+
 	mu       sync.Mutex
-	busy     bool // handling a request
-	stopping bool // Shutdown asked to close after the current request
+	busy     int  // requests being handled
+	stopping bool // Shutdown asked to close after the current requests
 }
+
+// maxAcksInFlight bounds the Acks one connection has being deleted at
+// once; the reading goroutine waits for a slot beyond it.
+const maxAcksInFlight = 8
 
 func newConn(ctx context.Context, s *Server, wc wire.Conn, remote netip.Addr) *conn {
 	ctx, cancel := context.WithCancel(ctx)
@@ -77,6 +84,9 @@ func (c *conn) serve() {
 			s.hub.remove(sb)
 			sb.close()
 		}
+		// Acks in flight finish their deletes first (under Shutdown the
+		// last of them closes with 1001).
+		c.ackers.Wait()
 		c.closeWith(closeNormal, "")
 		c.cancel()
 		c.pumps.Wait()
@@ -143,6 +153,12 @@ func (c *conn) serve() {
 		}
 		if !c.begin() {
 			return
+		}
+		if a, ok := m.(*wire.Ack); ok {
+			if sb := c.sub(a.Mailbox); sb != nil {
+				c.ackAsync(id, a, sb)
+				continue
+			}
 		}
 		resp, after := c.handle(m)
 		err = c.write(id, resp)
@@ -212,7 +228,7 @@ func (c *conn) begin() bool {
 	if c.stopping {
 		return false
 	}
-	c.busy = true
+	c.busy++
 	return true
 }
 
@@ -220,10 +236,14 @@ func (c *conn) begin() bool {
 // came meanwhile.
 func (c *conn) end() bool {
 	c.mu.Lock()
-	c.busy = false
+	c.busy--
 	stopping := c.stopping
+	idle := c.busy == 0
 	c.mu.Unlock()
 	if stopping {
+		if !idle {
+			return false // the last request to finish closes
+		}
 		c.closeWith(closeGoingAway, "relay shutting down")
 		return false
 	}
@@ -235,13 +255,38 @@ func (c *conn) end() bool {
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.stopping = true
-	busy := c.busy
+	busy := c.busy > 0
 	c.mu.Unlock()
 	if !busy {
 		// A WebSocket close waits for the peer's reply: do not make
 		// Shutdown wait for each connection in turn.
 		go c.closeWith(closeGoingAway, "relay shutting down")
 	}
+}
+
+// ackAsync deletes acknowledged envelopes off the reading goroutine. A
+// delete is a disk commit, and nothing the client sends next depends on
+// it: responses may come in any order, and an Ack lost in a crash only
+// means a redelivery. So a client's next Send is not held up behind it.
+// The caller has called begin; the goroutine calls end.
+func (c *conn) ackAsync(id uint32, m *wire.Ack, sb *sub) {
+	if c.acks == nil {
+		c.acks = make(chan struct{}, maxAcksInFlight)
+	}
+	c.acks <- struct{}{}
+	c.ackers.Add(1)
+	go func() {
+		defer c.ackers.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				c.srv.recovered(v)
+				c.closeWith(closeInternal, "internal error")
+			}
+		}()
+		c.write(id, c.ackSub(m, sb)) // a failed write closes the connection
+		<-c.acks
+		c.end()
+	}()
 }
 
 // write sends one frame. A failed write closes the connection: the client

@@ -225,6 +225,12 @@ func (c *conn) ack(m *wire.Ack) wire.Message {
 	if sb == nil {
 		return fail(wire.CodeUnauthorized, "connection not authenticated for this mailbox")
 	}
+	return c.ackSub(m, sb)
+}
+
+// ackSub deletes acknowledged envelopes of a mailbox the connection is
+// subscribed to; it may run off the reading goroutine.
+func (c *conn) ackSub(m *wire.Ack, sb *sub) wire.Message {
 	n, err := c.srv.store.Delete(c.ctx, m.Mailbox, m.Seqs)
 	if err != nil {
 		return c.storeFail("delete", err)
