@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/wire"
 )
 
@@ -37,6 +38,24 @@ func (s *sub) kick() {
 	if start {
 		go s.pump()
 	}
+}
+
+// offer is kick for an envelope the relay has just stored: when the
+// subscription is caught up — no pump running, nothing pending, room in
+// the window — and env directly follows the last envelope written, a pump
+// starts with env in hand instead of reading it back from the store. Any
+// other case is an ordinary kick, so nothing is skipped or reordered.
+func (s *sub) offer(env store.Envelope) {
+	s.mu.Lock()
+	if s.pending || s.running || s.closed || env.Seq != s.cursor+1 || len(s.inflight) >= s.c.srv.limits.MaxInflight {
+		s.mu.Unlock()
+		s.kick()
+		return
+	}
+	s.running = true
+	s.c.pumps.Add(1) // under s.mu, as in startLocked
+	s.mu.Unlock()
+	go s.pumpFrom(&env)
 }
 
 // startLocked decides whether to start a pump; the caller holds s.mu and
@@ -80,7 +99,11 @@ func (s *sub) close() {
 
 // pump writes stored envelopes after the cursor until the store has none
 // left, the window is full, or the connection ends.
-func (s *sub) pump() {
+func (s *sub) pump() { s.pumpFrom(nil) }
+
+// pumpFrom is pump, writing first, if not nil, an envelope that offer
+// handed over.
+func (s *sub) pumpFrom(first *store.Envelope) {
 	c := s.c
 	srv := c.srv
 	defer c.pumps.Done()
@@ -96,7 +119,7 @@ func (s *sub) pump() {
 	for {
 		s.mu.Lock()
 		room := srv.limits.MaxInflight - len(s.inflight)
-		if s.closed || !s.pending || room <= 0 {
+		if s.closed || (!s.pending && first == nil) || room <= 0 {
 			s.running = false
 			s.mu.Unlock()
 			return
@@ -106,7 +129,13 @@ func (s *sub) pump() {
 		s.mu.Unlock()
 
 		n := min(room, fetchBatch)
-		envs, err := srv.store.Fetch(c.ctx, s.mailbox, after, n)
+		var envs []store.Envelope
+		var err error
+		if first != nil {
+			envs, n, first = []store.Envelope{*first}, 0, nil
+		} else {
+			envs, err = srv.store.Fetch(c.ctx, s.mailbox, after, n)
+		}
 		if err != nil {
 			// Leave pending set: the next kick (a new envelope or an Ack)
 			// tries again. A store that fails here fails Sends too.

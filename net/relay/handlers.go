@@ -206,14 +206,19 @@ func (c *conn) send(m *wire.Send) (wire.Message, func()) {
 			return fail(wire.CodeUnauthorized, "wrong send token"), nil
 		}
 	}
-	seq, err := s.store.Append(c.ctx, m.Mailbox, store.Envelope{Expires: c.expiry(m.TTL), Data: m.Envelope}, c.quota())
+	env := store.Envelope{Expires: c.expiry(m.TTL), Data: m.Envelope}
+	seq, err := s.store.Append(c.ctx, m.Mailbox, env, c.quota())
 	if err != nil {
 		return c.storeFail("append", err), nil
 	}
 	s.metrics.stored.Inc()
 	s.metrics.bytesStored.Add(float64(len(m.Envelope)))
+	// Subscribers that are caught up get the envelope as it is, without
+	// reading it back; Received is the relay's clock, a moment after the
+	// store's.
+	env.Seq, env.Received = seq, s.now()
 	return &wire.Sent{Seq: seq}, func() {
-		s.hub.wake(m.Mailbox)
+		s.hub.offer(m.Mailbox, env)
 		if s.notifier != nil {
 			s.notifier.Notify(m.Mailbox)
 		}

@@ -3,6 +3,7 @@ package relay
 import (
 	"sync"
 
+	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/wire"
 )
 
@@ -53,14 +54,27 @@ func (h *hub) remove(s *sub) {
 
 // wake kicks every local subscription of mailbox.
 func (h *hub) wake(mailbox wire.MailboxID) {
+	for _, s := range h.list(mailbox) {
+		s.kick()
+	}
+}
+
+// offer hands an envelope just stored in mailbox to every local
+// subscription of it (see sub.offer).
+func (h *hub) offer(mailbox wire.MailboxID, env store.Envelope) {
+	for _, s := range h.list(mailbox) {
+		s.offer(env)
+	}
+}
+
+// list returns the subscriptions of mailbox.
+func (h *hub) list(mailbox wire.MailboxID) []*sub {
 	h.mu.Lock()
 	list := h.subs[mailbox]
 	// Almost always one or two subscribers: copy onto the stack so no
 	// kick runs under the hub's lock.
 	var buf [4]*sub
-	kick := append(buf[:0], list...)
+	out := append(buf[:0], list...)
 	h.mu.Unlock()
-	for _, s := range kick {
-		s.kick()
-	}
+	return out
 }
