@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,5 +123,92 @@ func TestLiveDeliveryHandsOver(t *testing.T) {
 	d := r.deliver()
 	if d.Seq != next+1 || string(d.Envelope) != "b" {
 		t.Errorf("after a gap: got seq %d %q, want %d %q read from the store", d.Seq, d.Envelope, next+1, "b")
+	}
+}
+
+// Many senders to one mailbox, its owner acknowledging as envelopes
+// arrive: offers, kicks and acks interleave in every way, and every
+// envelope must still arrive exactly once per connection.
+func TestConcurrentSendersNothingStalls(t *testing.T) {
+	e := newEnv(t)
+	o := newOwner(t)
+	r := e.pipe()
+	o.register(r, wire.Key32{})
+	const senders, each = 4, 100
+	var wg sync.WaitGroup
+	for i := range senders {
+		s := e.pipe()
+		wg.Go(func() {
+			for k := range each {
+				s.send(o.id, wire.Key32{}, fmt.Sprintf("%d/%d", i, k))
+			}
+		})
+	}
+	go func() { // the OKs to the Acks below
+		for {
+			select {
+			case <-r.resps:
+			case <-r.done:
+				return
+			}
+		}
+	}()
+	seen := make(map[string]bool)
+	var last uint64
+	for range senders * each {
+		d := r.deliver()
+		if d.Seq <= last {
+			t.Fatalf("seq %d after %d: out of order", d.Seq, last)
+		}
+		last = d.Seq
+		if seen[string(d.Envelope)] {
+			t.Fatalf("%q delivered twice", d.Envelope)
+		}
+		seen[string(d.Envelope)] = true
+		// Ack without waiting for the answer, as a busy client would.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.conn.WriteFrame(ctx, wire.Encode(uint32(1000+d.Seq), &wire.Ack{Mailbox: o.id, Seqs: []uint64{d.Seq}}))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
+
+// A kick that lands between an offer and the start of the pump it
+// started must not be lost: the pump writes the offered envelope, then
+// reads the store for the kicked one.
+func TestKickDuringOfferIsKept(t *testing.T) {
+	e := newEnv(t)
+	o := newOwner(t)
+	r := e.pipe()
+	o.register(r, wire.Key32{})
+	s := e.pipe()
+	eventually(t, "the backlog pump to finish", func() bool {
+		subs := e.srv.hub.list(o.id)
+		if len(subs) != 1 {
+			return false
+		}
+		subs[0].mu.Lock()
+		defer subs[0].mu.Unlock()
+		return !subs[0].running
+	})
+	var once sync.Once
+	testHookOffered = func(sb *sub) {
+		once.Do(func() {
+			// Another sender's envelope, stored and kicked meanwhile.
+			if _, err := e.store.Append(context.Background(), o.id, store.Envelope{Data: []byte("kicked")}, store.Quota{}); err != nil {
+				t.Error(err)
+			}
+			sb.kick()
+		})
+	}
+	t.Cleanup(func() { testHookOffered = nil })
+	s.send(o.id, wire.Key32{}, "offered")
+	for _, want := range []string{"offered", "kicked"} {
+		if d := r.deliver(); string(d.Envelope) != want {
+			t.Fatalf("got %q, want %q", d.Envelope, want)
+		}
 	}
 }

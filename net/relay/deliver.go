@@ -8,6 +8,10 @@ import (
 	"github.com/ephemera-im/ephemera/net/wire"
 )
 
+// testHookOffered, when set by a test, runs as a pump starts with an
+// offered envelope, before it takes the subscription's lock.
+var testHookOffered func(*sub)
+
 // fetchBatch bounds the envelopes read from the store in one go, so a
 // large backlog is streamed instead of loaded whole.
 const fetchBatch = 64
@@ -116,6 +120,9 @@ func (s *sub) pumpFrom(first *store.Envelope) {
 			c.closeWith(closeInternal, "internal error")
 		}
 	}()
+	if first != nil && testHookOffered != nil {
+		testHookOffered(s)
+	}
 	for {
 		s.mu.Lock()
 		room := srv.limits.MaxInflight - len(s.inflight)
@@ -124,7 +131,11 @@ func (s *sub) pumpFrom(first *store.Envelope) {
 			s.mu.Unlock()
 			return
 		}
-		s.pending = false
+		if first == nil {
+			// A kick that came while an offered envelope was being
+			// written stays pending for the next turn of the loop.
+			s.pending = false
+		}
 		after := s.cursor
 		s.mu.Unlock()
 
