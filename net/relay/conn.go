@@ -160,7 +160,14 @@ func (c *conn) serve() {
 				continue
 			}
 		}
-		resp, after := c.handle(m)
+		var resp wire.Message
+		var after func()
+		switch m.(type) {
+		case *wire.Register, *wire.Auth:
+			resp, after = c.handleAside(m)
+		default:
+			resp, after = c.handle(m)
+		}
 		err = c.write(id, resp)
 		if err == nil && after != nil {
 			after()
@@ -262,6 +269,27 @@ func (c *conn) shutdown() {
 		// Shutdown wait for each connection in turn.
 		go c.closeWith(closeGoingAway, "relay shutting down")
 	}
+}
+
+// handleAside handles m on a short-lived goroutine and waits for it.
+// Signature checks need deep stacks; a goroutine's stack does not shrink
+// until a GC finds it mostly unused, so verifying on the reading goroutine
+// would leave every idle connection holding an 8 KiB stack for the one
+// Register or Auth it made. Only requests that idle connections make and
+// that verify signatures come here.
+func (c *conn) handleAside(m wire.Message) (resp wire.Message, after func()) {
+	var panicked any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { panicked = recover() }()
+		resp, after = c.handle(m)
+	}()
+	<-done
+	if panicked != nil {
+		panic(panicked) // the reading goroutine's recover handles it
+	}
+	return resp, after
 }
 
 // ackAsync deletes acknowledged envelopes off the reading goroutine. A
