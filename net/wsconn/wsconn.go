@@ -87,7 +87,13 @@ var ErrInsecureURL = errors.New("relay URL: plain ws:// is allowed only to loopb
 func NormalizeURL(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
-		return "", fmt.Errorf("relay URL %q: %v", raw, err)
+		// Neither the input nor url's error (which quotes it) goes into
+		// the message: it may hold a password and end up in a log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("relay URL is not a valid URL: %v", err)
 	}
 	if u.User != nil {
 		// Redacted: the error may be logged, the password must not be.

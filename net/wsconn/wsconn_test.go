@@ -259,3 +259,15 @@ func FuzzNormalizeURL(f *testing.F) {
 		}
 	})
 }
+
+func TestNormalizeURLErrorHidesPassword(t *testing.T) {
+	for _, raw := range []string{"wss://user:s3cret@relay.example/%zz", "wss://user:s3cret@relay.example/v1/ws", "ws://user:s3cret@[::1"} {
+		_, err := wsconn.NormalizeURL(raw)
+		if err == nil {
+			t.Fatalf("NormalizeURL(%q): got no error", raw)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("NormalizeURL(%q): error %q repeats the password", raw, err)
+		}
+	}
+}
