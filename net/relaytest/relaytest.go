@@ -22,6 +22,7 @@ import (
 	"github.com/ephemera-im/ephemera/net/relayclient"
 	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/store/memstore"
+	"github.com/ephemera-im/ephemera/net/store/storetest"
 	"github.com/ephemera-im/ephemera/net/wire"
 )
 
@@ -181,26 +182,9 @@ func NewClient(t testing.TB, r *Relay, opts ...func(*relayclient.Config)) *relay
 	return c
 }
 
-// Clock is a settable clock for WithClock. Its zero value starts at the
-// zero time; it is safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is a settable clock for WithClock, shared with the store contract
+// suite; safe for concurrent use.
+type Clock = storetest.Clock
 
 // NewClock returns a Clock showing start.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func NewClock(start time.Time) *Clock { return storetest.NewClock(start) }

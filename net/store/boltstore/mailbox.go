@@ -47,31 +47,21 @@ func (s *Store) Register(ctx context.Context, id wire.MailboxID, reg store.Mailb
 
 // Mailbox implements store.Store.
 func (s *Store) Mailbox(ctx context.Context, id wire.MailboxID) (store.Mailbox, error) {
-	const op = "mailbox"
-	if err := s.enter(ctx, op); err != nil {
-		return store.Mailbox{}, err
-	}
-	defer s.gate.RUnlock()
-	var m mailboxRecord
-	var ok bool
-	err := s.view(op, func(tx *bolt.Tx) (err error) {
-		m, ok, err = getMailbox(tx, id)
-		return err
-	})
-	if err != nil {
-		return store.Mailbox{}, err
-	}
-	if !ok {
-		return store.Mailbox{}, fmt.Errorf("boltstore: %s: %w", op, notFound(id))
-	}
-	return m.mailbox(), nil
+	m, err := s.mailboxRecord(ctx, "mailbox", id)
+	return m.mailbox(), err
 }
 
 // Usage implements store.Store.
 func (s *Store) Usage(ctx context.Context, id wire.MailboxID) (store.Usage, error) {
-	const op = "usage"
+	m, err := s.mailboxRecord(ctx, "usage", id)
+	return m.usage(), err
+}
+
+// mailboxRecord reads a mailbox's record in a read transaction; op names
+// the calling operation in errors.
+func (s *Store) mailboxRecord(ctx context.Context, op string, id wire.MailboxID) (mailboxRecord, error) {
 	if err := s.enter(ctx, op); err != nil {
-		return store.Usage{}, err
+		return mailboxRecord{}, err
 	}
 	defer s.gate.RUnlock()
 	var m mailboxRecord
@@ -81,12 +71,12 @@ func (s *Store) Usage(ctx context.Context, id wire.MailboxID) (store.Usage, erro
 		return err
 	})
 	if err != nil {
-		return store.Usage{}, err
+		return mailboxRecord{}, err
 	}
 	if !ok {
-		return store.Usage{}, fmt.Errorf("boltstore: %s: %w", op, notFound(id))
+		return mailboxRecord{}, fmt.Errorf("boltstore: %s: %w", op, notFound(id))
 	}
-	return m.usage(), nil
+	return m, nil
 }
 
 // Append implements store.Store.
