@@ -330,11 +330,10 @@ func (s *Server) sweep() {
 }
 
 // logStoreError logs a store failure the client only sees as "internal".
-// Store errors can name a mailbox, so the full text goes to debug and only
-// the innermost cause (an errno, a sentinel) to error.
+// A store's error text may name a mailbox or quote what it was storing, so
+// at every level only the innermost cause (an errno, a sentinel) is logged.
 func (s *Server) logStoreError(op string, err error) {
 	s.log.Error("store operation failed", "op", op, "cause", rootCause(err))
-	s.log.Debug("store operation failed", "op", op, "err", err)
 }
 
 func rootCause(err error) string {
