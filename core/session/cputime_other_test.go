@@ -1,0 +1,5 @@
+//go:build !unix
+
+package session
+
+func cpuTime() int64 { return 0 }
