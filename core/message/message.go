@@ -35,6 +35,7 @@
 package message
 
 import (
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -72,8 +73,11 @@ var (
 // ID identifies a message. It is random, chosen by the sender.
 type ID [16]byte
 
-// NewID returns a random ID read from rand.
+// NewID returns a random ID read from rand; nil means crypto/rand.
 func NewID(rand io.Reader) (ID, error) {
+	if rand == nil {
+		rand = cryptorand.Reader
+	}
 	var id ID
 	if _, err := io.ReadFull(rand, id[:]); err != nil {
 		return ID{}, fmt.Errorf("message: new id: %w", err)
@@ -139,7 +143,8 @@ type Body interface {
 	appendBody(b []byte) ([]byte, error)
 }
 
-// New returns a message with a fresh random id, sent now.
+// New returns a message with a fresh random id read from rand (nil means
+// crypto/rand), sent now.
 func New(body Body, expiry Expiry, now time.Time, rand io.Reader) (Message, error) {
 	id, err := NewID(rand)
 	if err != nil {

@@ -310,10 +310,12 @@ type PrekeyStore struct {
 // NewPrekeys makes a signed X25519 prekey, a signed last-resort ML-KEM-768
 // prekey and nOneTime one-time entries (each with an X25519 key and a
 // signed ML-KEM-768 key), and returns the private store and the upload.
+// rand nil means crypto/rand, here and in Rotate and AddOneTime.
 func NewPrekeys(id Identity, rand io.Reader, now time.Time, nOneTime int) (*PrekeyStore, Upload, error) {
 	if err := id.check(); err != nil {
 		return nil, Upload{}, err
 	}
+	rand = orDefault(rand)
 	s := &PrekeyStore{
 		GracePeriod: DefaultGracePeriod,
 		nextID:      1,
@@ -347,6 +349,7 @@ func (s *PrekeyStore) Rotate(id Identity, rand io.Reader, now time.Time) (Upload
 	if !id.Public().Equal(s.identity) {
 		return Upload{}, errors.New("session: identity does not own this prekey store")
 	}
+	rand = orDefault(rand)
 	now = now.Truncate(time.Second)
 	xp, err := newX25519(rand)
 	if err != nil {
@@ -432,6 +435,7 @@ func (s *PrekeyStore) AddOneTime(id Identity, rand io.Reader, now time.Time, n i
 	if len(s.oneTimeX)+n > MaxOneTime || len(s.oneTimeKEM)+n > MaxOneTime {
 		return nil, fmt.Errorf("session: store would hold more than %d one-time prekeys", MaxOneTime)
 	}
+	rand = orDefault(rand)
 	now = now.Truncate(time.Second)
 	out := make([][]byte, 0, n)
 	for range n {
