@@ -4,11 +4,16 @@
 // It is a folder of packages, none of which imports Fyne; all of them build
 // and test with CGO_ENABLED=0 and no display:
 //
-//   - identity: the user's key pair (Ed25519 signing key, X25519 key signed
-//     by it), pseudonyms, invite codes and safety numbers.
-//   - session: the end-to-end protocol — a PQXDH-style handshake with an
-//     ML-KEM-768 prekey, then a Double Ratchet with header encryption and
-//     sealed-sender envelopes.
+//   - identity: the user's keys (Ed25519 signing key, X25519 key signed by
+//     it, HPKE envelope key), pseudonym, public bundle and safety numbers.
+//   - invite: invite codes and their QR form.
+//   - session: the end-to-end protocol — prekeys, a PQXDH-style handshake
+//     with ML-KEM-768, then a Double Ratchet with header encryption and
+//     ML-KEM steps.
+//   - envelope: sealed sender — what the relay holds, encrypted to the
+//     recipient with HPKE and padded to size buckets.
+//   - message: the contents carried inside the ratchet (id, time, kind,
+//     expiry settings).
 //   - media: the sanitizer that strips location, device, dates, thumbnails
 //     and text chunks from shared images and documents before they are
 //     encrypted, and reports what it removed.
