@@ -1,4 +1,4 @@
-// Package storage will hold Ephemera's encrypted vault on go.etcd.io/bbolt.
+// Package storage holds Ephemera's encrypted vault on go.etcd.io/bbolt.
 //
 // A passphrase, stretched with Argon2id, unwraps a master key; every record
 // is sealed with an AEAD under it and its bbolt key reveals nothing. Messages
@@ -6,6 +6,15 @@
 // bbolt and overwritten on expiry (crypto-shredding), because bbolt keeps
 // deleted pages on disk until it reuses them. An expiry index lets the vault
 // destroy expired messages at run time and at every start-up.
+//
+// Subpackages:
+//
+//   - vault: the vault files (vault.hdr, vault.db), unlock, passphrase
+//     change, lock, and the typed records core uses (profile, settings,
+//     identities, contacts, sessions, messages with paging, outbox, the
+//     expiry index and its ExpireDue hook).
+//   - stream: chunked encryption of attachments at rest.
+//   - keyslots: the key file of overwritable slots for crypto-shredding.
 //
 // Nothing here imports Fyne; it builds with CGO_ENABLED=0.
 package storage

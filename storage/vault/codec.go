@@ -1,0 +1,235 @@
+package vault
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Plaintexts of records are sequences of fields: uint64 as 8 bytes big
+// endian, byte strings as a 4-byte length then the bytes. The encoding
+// is canonical (one encoding per value) so decode(encode(x)) == x and
+// encode(decode(b)) == b for every b decode accepts.
+
+type encoder struct{ b []byte }
+
+func (e *encoder) u64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
+func (e *encoder) bytes(v []byte) {
+	e.b = binary.BigEndian.AppendUint32(e.b, uint32(len(v)))
+	e.b = append(e.b, v...)
+}
+func (e *encoder) str(v string) { e.bytes([]byte(v)) }
+func (e *encoder) time(t time.Time) {
+	e.u64(uint64(timeToNanos(t)))
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: record truncated in %s", ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) u64() uint64 {
+	if len(d.b) < 8 {
+		d.fail("integer")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	if len(d.b) < 4 {
+		d.fail("length")
+		return nil
+	}
+	n := binary.BigEndian.Uint32(d.b)
+	if uint64(n) > uint64(len(d.b)-4) {
+		d.fail("bytes")
+		return nil
+	}
+	v := d.b[4 : 4+n : 4+n]
+	d.b = d.b[4+n:]
+	if n == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+func (d *decoder) str() string     { return string(d.bytes()) }
+func (d *decoder) time() time.Time { return nanosToTime(int64(d.u64())) }
+func (d *decoder) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d bytes after record", ErrCorrupt, len(d.b))
+	}
+	return d.err
+}
+
+// Times are kept as Unix nanoseconds in UTC, 0 meaning the zero time.
+func timeToNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func nanosToTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// Message is one message of a conversation.
+type Message struct {
+	// Conversation is the conversation's id (opaque to the vault).
+	Conversation string
+	// Seq is the message's position in its conversation, from 1,
+	// assigned by AddMessage in the order messages are stored.
+	Seq uint64
+	// ID is the protocol's message id, kept for the caller (duplicate
+	// detection); may be empty.
+	ID string
+	// Time is when the message was sent or received, for display.
+	Time time.Time
+	// Expires, if not zero, is when ExpireDue deletes the message.
+	Expires time.Time
+	// Body is the message's content, opaque to the vault.
+	Body []byte
+}
+
+func (m *Message) encode() []byte {
+	e := encoder{make([]byte, 0, 64+len(m.Conversation)+len(m.ID)+len(m.Body))}
+	e.str(m.Conversation)
+	e.u64(m.Seq)
+	e.str(m.ID)
+	e.time(m.Time)
+	e.time(m.Expires)
+	e.bytes(m.Body)
+	return e.b
+}
+
+func decodeMessage(b []byte) (Message, error) {
+	d := decoder{b: b}
+	m := Message{Conversation: d.str(), Seq: d.u64(), ID: d.str(), Time: d.time(), Expires: d.time(), Body: d.bytes()}
+	return m, d.done()
+}
+
+// Contact is one contact: its id and the caller's data about it.
+type Contact struct {
+	ID   string
+	Data []byte
+}
+
+func (c *Contact) encode() []byte {
+	e := encoder{}
+	e.str(c.ID)
+	e.bytes(c.Data)
+	return e.b
+}
+
+func decodeContact(b []byte) (Contact, error) {
+	d := decoder{b: b}
+	c := Contact{ID: d.str(), Data: d.bytes()}
+	return c, d.done()
+}
+
+// OutboxEntry is a message waiting to be sent.
+type OutboxEntry struct {
+	// Seq orders the outbox; PutOutbox assigns it when zero.
+	Seq uint64
+	// Contact is the recipient's contact id.
+	Contact string
+	// Data is the caller's entry (the sealed envelope, attempts...).
+	Data []byte
+}
+
+func (o *OutboxEntry) encode() []byte {
+	e := encoder{}
+	e.u64(o.Seq)
+	e.str(o.Contact)
+	e.bytes(o.Data)
+	return e.b
+}
+
+func decodeOutbox(b []byte) (OutboxEntry, error) {
+	d := decoder{b: b}
+	o := OutboxEntry{Seq: d.u64(), Contact: d.str(), Data: d.bytes()}
+	return o, d.done()
+}
+
+// span is a sequence range [Low, Next): a conversation's messages or the
+// outbox. Below Low every record is gone; Next is the next to assign.
+type span struct{ Low, Next uint64 }
+
+func (s span) encode() []byte {
+	e := encoder{}
+	e.u64(s.Low)
+	e.u64(s.Next)
+	return e.b
+}
+
+func decodeSpan(b []byte) (span, error) {
+	d := decoder{b: b}
+	s := span{Low: d.u64(), Next: d.u64()}
+	if err := d.done(); err != nil {
+		return s, err
+	}
+	if s.Low == 0 || s.Low > s.Next {
+		return s, fmt.Errorf("%w: sequence range [%d, %d)", ErrCorrupt, s.Low, s.Next)
+	}
+	return s, nil
+}
+
+// expiryEntry is one entry of the expiry index.
+type expiryEntry struct {
+	Conversation string
+	Seq          uint64
+	Expires      time.Time
+}
+
+func (x *expiryEntry) encode() []byte {
+	e := encoder{}
+	e.str(x.Conversation)
+	e.u64(x.Seq)
+	e.time(x.Expires)
+	return e.b
+}
+
+func decodeExpiry(b []byte) (expiryEntry, error) {
+	d := decoder{b: b}
+	x := expiryEntry{Conversation: d.str(), Seq: d.u64(), Expires: d.time()}
+	return x, d.done()
+}
+
+// The contact index is the list of contact ids, so contacts can be
+// listed without a bucket of their own (whose key count would be the
+// number of contacts).
+func encodeStrings(v []string) []byte {
+	e := encoder{}
+	e.u64(uint64(len(v)))
+	for _, s := range v {
+		e.str(s)
+	}
+	return e.b
+}
+
+func decodeStrings(b []byte) ([]string, error) {
+	d := decoder{b: b}
+	n := d.u64()
+	if n > uint64(len(b))/4 {
+		return nil, fmt.Errorf("%w: list of %d strings in %d bytes", ErrCorrupt, n, len(b))
+	}
+	v := make([]string, 0, n)
+	for range n {
+		v = append(v, d.str())
+	}
+	return v, d.done()
+}

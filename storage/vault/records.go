@@ -1,0 +1,439 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"slices"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Tx is one transaction over the vault's records, given to the function
+// passed to View or Update. It is valid only during that call and only
+// on that goroutine. Write methods on a Tx from View fail.
+type Tx struct {
+	tx       *bolt.Tx
+	v        *Vault
+	writable bool
+	minDue   int64 // earliest expiry added in this transaction
+
+	// Made on first use and dropped with the Tx: a page of 50 messages
+	// then costs one HMAC and one AEAD setup instead of 50 of each.
+	mac  hash.Hash
+	aead cipher.AEAD
+	kbuf [recordKeySize]byte
+}
+
+// key returns the bbolt key of a record; it is valid until the next call.
+func (t *Tx) key(typ recordType, id string, seq uint64) []byte {
+	if t.mac == nil {
+		t.mac = hmac.New(sha256.New, t.v.keys.id)
+	}
+	return recordKeyWith(t.mac, t.kbuf[:0], typ, id, seq)
+}
+
+func (t *Tx) aeadFor() cipher.AEAD {
+	if t.aead == nil {
+		t.aead, _ = chacha20poly1305.NewX(t.v.keys.seal)
+	}
+	return t.aead
+}
+
+// ErrReadOnly: a write method was called on a Tx from View.
+var ErrReadOnly = errors.New("vault: write in a read-only transaction")
+
+func (t *Tx) get(bucket []byte, typ recordType, id string, seq uint64) ([]byte, []byte, error) {
+	k := t.key(typ, id, seq)
+	sealed := t.tx.Bucket(bucket).Get(k)
+	if sealed == nil {
+		return k, nil, nil
+	}
+	pt, err := openRecordWith(t.aeadFor(), bucket, k, sealed)
+	return k, pt, err
+}
+
+func (t *Tx) put(bucket []byte, typ recordType, id string, seq uint64, pt []byte) error {
+	if !t.writable {
+		return ErrReadOnly
+	}
+	k := bytes.Clone(t.key(typ, id, seq)) // bbolt keeps the key until commit
+	return t.tx.Bucket(bucket).Put(k, sealRecordWith(t.aeadFor(), bucket, k, pt))
+}
+
+func (t *Tx) del(bucket []byte, typ recordType, id string, seq uint64) error {
+	if !t.writable {
+		return ErrReadOnly
+	}
+	return t.tx.Bucket(bucket).Delete(t.key(typ, id, seq))
+}
+
+// getBytes reads an opaque record; ErrNotFound if there is none.
+func (t *Tx) getBytes(typ recordType, id, what string) ([]byte, error) {
+	_, pt, err := t.get(bucketRecords, typ, id, 0)
+	if err != nil {
+		return nil, fmt.Errorf("vault: %s: %w", what, err)
+	}
+	if pt == nil {
+		return nil, fmt.Errorf("vault: %s: %w", what, ErrNotFound)
+	}
+	return pt, nil
+}
+
+// Profile returns the user's profile, opaque to the vault.
+func (t *Tx) Profile() ([]byte, error) { return t.getBytes(tProfile, "", "profile") }
+
+// PutProfile replaces the user's profile.
+func (t *Tx) PutProfile(data []byte) error { return t.put(bucketRecords, tProfile, "", 0, data) }
+
+// Setting returns the setting called name; ErrNotFound if unset.
+func (t *Tx) Setting(name string) ([]byte, error) {
+	return t.getBytes(tSetting, name, "setting")
+}
+
+// PutSetting sets the setting called name.
+func (t *Tx) PutSetting(name string, value []byte) error {
+	return t.put(bucketRecords, tSetting, name, 0, value)
+}
+
+// DeleteSetting removes a setting; removing an unset one is no error.
+func (t *Tx) DeleteSetting(name string) error { return t.del(bucketRecords, tSetting, name, 0) }
+
+// Identity returns the identity (key pair, prekeys...) called name.
+func (t *Tx) Identity(name string) ([]byte, error) {
+	return t.getBytes(tIdentity, name, "identity")
+}
+
+// PutIdentity stores the identity called name.
+func (t *Tx) PutIdentity(name string, data []byte) error {
+	return t.put(bucketRecords, tIdentity, name, 0, data)
+}
+
+// DeleteIdentity removes an identity; removing a missing one is no error.
+func (t *Tx) DeleteIdentity(name string) error { return t.del(bucketRecords, tIdentity, name, 0) }
+
+// Session returns the session (ratchet state) with a contact.
+func (t *Tx) Session(contact string) ([]byte, error) {
+	return t.getBytes(tSession, contact, "session")
+}
+
+// PutSession stores the session with a contact.
+func (t *Tx) PutSession(contact string, state []byte) error {
+	return t.put(bucketRecords, tSession, contact, 0, state)
+}
+
+// DeleteSession removes the session with a contact.
+func (t *Tx) DeleteSession(contact string) error { return t.del(bucketRecords, tSession, contact, 0) }
+
+func (t *Tx) contactIndex() ([]string, error) {
+	_, pt, err := t.get(bucketRecords, tContactIndex, "", 0)
+	if err != nil || pt == nil {
+		return nil, err
+	}
+	return decodeStrings(pt)
+}
+
+// Contact returns the contact with that id.
+func (t *Tx) Contact(id string) (Contact, error) {
+	_, pt, err := t.get(bucketRecords, tContact, id, 0)
+	if err == nil && pt == nil {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("vault: contact: %w", err)
+	}
+	c, err := decodeContact(pt)
+	if err != nil {
+		return Contact{}, fmt.Errorf("vault: contact: %w", err)
+	}
+	return c, nil
+}
+
+// PutContact adds or replaces a contact.
+func (t *Tx) PutContact(c Contact) error {
+	ids, err := t.contactIndex()
+	if err != nil {
+		return fmt.Errorf("vault: put contact: %w", err)
+	}
+	if i, found := slices.BinarySearch(ids, c.ID); !found {
+		ids = slices.Insert(ids, i, c.ID)
+		if err := t.put(bucketRecords, tContactIndex, "", 0, encodeStrings(ids)); err != nil {
+			return err
+		}
+	}
+	return t.put(bucketRecords, tContact, c.ID, 0, c.encode())
+}
+
+// DeleteContact removes a contact (not its session or conversation);
+// removing a missing one is no error.
+func (t *Tx) DeleteContact(id string) error {
+	ids, err := t.contactIndex()
+	if err != nil {
+		return fmt.Errorf("vault: delete contact: %w", err)
+	}
+	if i, found := slices.BinarySearch(ids, id); found {
+		ids = slices.Delete(ids, i, i+1)
+		if err := t.put(bucketRecords, tContactIndex, "", 0, encodeStrings(ids)); err != nil {
+			return err
+		}
+	}
+	return t.del(bucketRecords, tContact, id, 0)
+}
+
+// Contacts returns every contact, ordered by id.
+func (t *Tx) Contacts() ([]Contact, error) {
+	ids, err := t.contactIndex()
+	if err != nil {
+		return nil, fmt.Errorf("vault: contacts: %w", err)
+	}
+	cs := make([]Contact, 0, len(ids))
+	for _, id := range ids {
+		c, err := t.Contact(id)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// getSpan reads a sequence range; a missing one is [1, 1).
+func (t *Tx) getSpan(typ recordType, id string) (span, error) {
+	_, pt, err := t.get(bucketRecords, typ, id, 0)
+	if err != nil {
+		return span{}, err
+	}
+	if pt == nil {
+		return span{Low: 1, Next: 1}, nil
+	}
+	return decodeSpan(pt)
+}
+
+// AddMessage appends m to its conversation, assigning m.Seq (ignored on
+// input), and returns the stored message. If m.Expires is set, the
+// message is entered in the expiry index.
+func (t *Tx) AddMessage(m Message) (Message, error) {
+	if !t.writable {
+		return m, ErrReadOnly
+	}
+	s, err := t.getSpan(tConversation, m.Conversation)
+	if err != nil {
+		return m, fmt.Errorf("vault: add message: %w", err)
+	}
+	m.Seq = s.Next
+	s.Next++
+	if err := t.put(bucketRecords, tConversation, m.Conversation, 0, s.encode()); err != nil {
+		return m, err
+	}
+	if err := t.put(bucketRecords, tMessage, m.Conversation, m.Seq, m.encode()); err != nil {
+		return m, err
+	}
+	if !m.Expires.IsZero() {
+		x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires}
+		if err := t.put(bucketExpiry, tExpiry, m.Conversation, m.Seq, x.encode()); err != nil {
+			return m, err
+		}
+		if n := timeToNanos(m.Expires); t.minDue == 0 || n < t.minDue {
+			t.minDue = n
+		}
+	}
+	return m, nil
+}
+
+// Message returns message seq of a conversation.
+func (t *Tx) Message(conversation string, seq uint64) (Message, error) {
+	_, pt, err := t.get(bucketRecords, tMessage, conversation, seq)
+	if err == nil && pt == nil {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("vault: message: %w", err)
+	}
+	m, err := decodeMessage(pt)
+	if err != nil {
+		return Message{}, fmt.Errorf("vault: message: %w", err)
+	}
+	if m.Conversation != conversation || m.Seq != seq {
+		return Message{}, fmt.Errorf("vault: message: %w: record names another message", ErrCorrupt)
+	}
+	return m, nil
+}
+
+// LastSeq returns the sequence number of the newest message stored in a
+// conversation (0 if none ever was), the starting point for Messages.
+func (t *Tx) LastSeq(conversation string) (uint64, error) {
+	s, err := t.getSpan(tConversation, conversation)
+	if err != nil {
+		return 0, fmt.Errorf("vault: last seq: %w", err)
+	}
+	return s.Next - 1, nil
+}
+
+// Messages returns up to limit messages of a conversation with Seq <
+// before, newest first; before == 0 means from the newest. The next
+// page is Messages(conv, page[len(page)-1].Seq, limit). A page costs one
+// point lookup per message read (plus one per deleted message skipped):
+// its cost does not grow with the conversation's length.
+func (t *Tx) Messages(conversation string, before uint64, limit int) ([]Message, error) {
+	s, err := t.getSpan(tConversation, conversation)
+	if err != nil {
+		return nil, fmt.Errorf("vault: messages: %w", err)
+	}
+	if before == 0 || before > s.Next {
+		before = s.Next
+	}
+	var page []Message
+	for seq := before - 1; seq >= s.Low && len(page) < limit; seq-- {
+		m, err := t.Message(conversation, seq)
+		if errors.Is(err, ErrNotFound) {
+			continue // expired or deleted
+		}
+		if err != nil {
+			return nil, err
+		}
+		page = append(page, m)
+	}
+	return page, nil
+}
+
+// DeleteMessage removes a message and its expiry entry; removing a
+// missing one is no error.
+func (t *Tx) DeleteMessage(conversation string, seq uint64) error {
+	if err := t.del(bucketRecords, tMessage, conversation, seq); err != nil {
+		return err
+	}
+	if err := t.del(bucketExpiry, tExpiry, conversation, seq); err != nil {
+		return err
+	}
+	return t.advanceLow(tConversation, tMessage, conversation)
+}
+
+// advanceLow moves a range's Low past deleted records at its bottom, so
+// pages of a conversation whose oldest messages expired do not skip over
+// them one lookup at a time. It looks at most a bounded number of
+// records per call; the rest is done by later deletions.
+func (t *Tx) advanceLow(spanType, recType recordType, id string) error {
+	s, err := t.getSpan(spanType, id)
+	if err != nil {
+		return err
+	}
+	low := s.Low
+	b := t.tx.Bucket(bucketRecords)
+	for n := 0; low < s.Next && n < 64; n++ {
+		if b.Get(t.key(recType, id, low)) != nil {
+			break
+		}
+		low++
+	}
+	if low == s.Low {
+		return nil
+	}
+	s.Low = low
+	return t.put(bucketRecords, spanType, id, 0, s.encode())
+}
+
+// PutOutbox adds an entry to the outbox (Seq zero: a new Seq is assigned
+// after every other) or replaces entry e.Seq. It returns the entry's Seq.
+func (t *Tx) PutOutbox(e OutboxEntry) (uint64, error) {
+	if !t.writable {
+		return 0, ErrReadOnly
+	}
+	if e.Seq == 0 {
+		s, err := t.getSpan(tOutboxHead, "")
+		if err != nil {
+			return 0, fmt.Errorf("vault: put outbox: %w", err)
+		}
+		e.Seq = s.Next
+		s.Next++
+		if err := t.put(bucketRecords, tOutboxHead, "", 0, s.encode()); err != nil {
+			return 0, err
+		}
+	}
+	return e.Seq, t.put(bucketRecords, tOutbox, "", e.Seq, e.encode())
+}
+
+// Outbox returns the outbox's entries, oldest first.
+func (t *Tx) Outbox() ([]OutboxEntry, error) {
+	s, err := t.getSpan(tOutboxHead, "")
+	if err != nil {
+		return nil, fmt.Errorf("vault: outbox: %w", err)
+	}
+	var es []OutboxEntry
+	for seq := s.Low; seq < s.Next; seq++ {
+		_, pt, err := t.get(bucketRecords, tOutbox, "", seq)
+		if err != nil {
+			return nil, fmt.Errorf("vault: outbox: %w", err)
+		}
+		if pt == nil {
+			continue
+		}
+		e, err := decodeOutbox(pt)
+		if err != nil {
+			return nil, fmt.Errorf("vault: outbox: %w", err)
+		}
+		es = append(es, e)
+	}
+	return es, nil
+}
+
+// DeleteOutbox removes an outbox entry; removing a missing one is no
+// error.
+func (t *Tx) DeleteOutbox(seq uint64) error {
+	if err := t.del(bucketRecords, tOutbox, "", seq); err != nil {
+		return err
+	}
+	return t.advanceLow(tOutboxHead, tOutbox, "")
+}
+
+// expireDue deletes the messages due at now and returns them, oldest
+// expiry first. It reads the whole expiry index (one sealed entry per
+// message that can expire, and nothing else) and returns the earliest
+// expiry left, or 0.
+func (t *Tx) expireDue(now time.Time) ([]Message, int64, error) {
+	n := timeToNanos(now)
+	var due []expiryEntry
+	var next int64
+	b := t.tx.Bucket(bucketExpiry)
+	err := b.ForEach(func(k, sealed []byte) error {
+		pt, err := openRecordWith(t.aeadFor(), bucketExpiry, k, sealed)
+		if err != nil {
+			return err
+		}
+		x, err := decodeExpiry(pt)
+		if err != nil {
+			return err
+		}
+		if e := timeToNanos(x.Expires); e <= n {
+			due = append(due, x)
+		} else if next == 0 || e < next {
+			next = e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].Expires.Before(due[j].Expires) })
+	msgs := make([]Message, 0, len(due))
+	for _, x := range due {
+		m, err := t.Message(x.Conversation, x.Seq)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, 0, err
+		default:
+			msgs = append(msgs, m)
+		}
+		if err := t.DeleteMessage(x.Conversation, x.Seq); err != nil {
+			return nil, 0, err
+		}
+	}
+	return msgs, next, nil
+}

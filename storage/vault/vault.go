@@ -1,0 +1,387 @@
+package vault
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// File names inside a vault directory.
+const (
+	HeaderFile = "vault.hdr"
+	DBFile     = "vault.db"
+)
+
+// Options configure Create and Open. The zero value is ready to use.
+type Options struct {
+	// KDF, if not zero, are the Argon2id parameters Create (and
+	// ChangePassphrase) use instead of DefaultKDF. They must be within
+	// the accepted bounds.
+	KDF KDFParams
+	// InsecureTestKDF makes Create use cheap Argon2id parameters and lets
+	// Open accept them. For tests only: a vault made with it falls to a
+	// passphrase guesser quickly, and a production Open refuses it.
+	InsecureTestKDF bool
+	// NoSync skips fsync of vault.db. For tests and benchmarks only.
+	NoSync bool
+	// Now is the clock for expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) kdf() KDFParams {
+	switch {
+	case o.KDF != (KDFParams{}):
+		return o.KDF
+	case o.InsecureTestKDF:
+		return testKDF
+	}
+	return DefaultKDF
+}
+
+// Vault is an unlocked vault. Make one with Create or Open. It is safe
+// for concurrent use; Lock (or Close) wipes its keys, after which every
+// method returns ErrLocked.
+type Vault struct {
+	dir  string
+	opts Options
+	now  func() time.Time
+
+	// mu is held shared by every call and exclusively by Lock and
+	// ChangePassphrase, so Lock waits for calls in flight.
+	mu   sync.RWMutex
+	db   *bolt.DB
+	keys *keys // nil once locked
+	hdr  *header
+
+	// nextDue caches the earliest expiry in the index so ExpireDue
+	// returns at once when nothing is due; zero means unknown.
+	dueMu   sync.Mutex
+	nextDue int64
+}
+
+// Bucket names are generic: all records but the expiry index share one
+// bucket, so the file shows neither how many contacts nor how many
+// conversations there are.
+var (
+	bucketMeta    = []byte("m")
+	bucketRecords = []byte("r")
+	bucketExpiry  = []byte("x")
+)
+
+// openTimeout bounds the wait for vault.db's file lock held by another
+// process using the same vault.
+const openTimeout = 2 * time.Second
+
+// Create makes a new vault in dir (created if needed) under passphrase:
+// a random master key wrapped in vault.hdr, and an empty vault.db. It
+// fails with ErrExists if dir already holds a vault header.
+func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
+	p := opts.kdf()
+	if err := p.check(opts.InsecureTestKDF); err != nil {
+		return nil, fmt.Errorf("vault: create: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("vault: create: %w", err)
+	}
+	hpath := filepath.Join(dir, HeaderFile)
+	if _, err := os.Lstat(hpath); err == nil {
+		return nil, fmt.Errorf("vault: create %s: %w", dir, ErrExists)
+	}
+	// A vault.db without a header is what a crash inside Create leaves:
+	// without the header its master key is gone, so no one can read it.
+	if err := os.Remove(filepath.Join(dir, DBFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("vault: create: %w", err)
+	}
+	master := make([]byte, keySize)
+	rand.Read(master)
+	h := &header{Version: SchemaVersion, KDF: p}
+	rand.Read(h.Salt[:])
+	rand.Read(h.VaultID[:])
+	wrapKey(h, passphrase, master)
+	// vault.db with its check record is made and synced first, the
+	// header last: the header's appearance is what makes a vault.
+	v, err := open(dir, h, master, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeHeader(dir, h); err != nil {
+		v.Lock()
+		return nil, fmt.Errorf("vault: create: %w", err)
+	}
+	return v, nil
+}
+
+// Open unlocks the vault in dir. A wrong passphrase is ErrWrongPassphrase;
+// a missing or foreign header ErrNotVault; a damaged one ErrCorrupt; a
+// newer one ErrNewerVersion. Whatever the error, Open writes nothing:
+// vault.db is not even opened until the passphrase is verified.
+func Open(dir string, passphrase []byte, opts Options) (*Vault, error) {
+	h, err := readHeader(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.KDF.check(opts.InsecureTestKDF); err != nil {
+		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+	}
+	master, err := unwrapKey(h, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, DBFile)
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		clear(master)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("vault: open %s: %w: missing or empty", path, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("vault: open: %w", err)
+	}
+	return open(dir, h, master, opts, false)
+}
+
+func readHeader(dir string) (*header, error) {
+	path := filepath.Join(dir, HeaderFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("vault: open %s: no %s: %w", dir, HeaderFile, ErrNotVault)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vault: open: %w", err)
+	}
+	defer f.Close()
+	// Read at most one byte past a header, so a huge foreign file costs
+	// nothing.
+	buf := make([]byte, headerSize+1)
+	n, err := readFull(f, buf)
+	if err != nil {
+		return nil, fmt.Errorf("vault: open %s: %w", path, err)
+	}
+	h, err := decodeHeader(buf[:n])
+	if err != nil {
+		return nil, fmt.Errorf("vault: open %s: %w", path, err)
+	}
+	return h, nil
+}
+
+func readFull(f *os.File, buf []byte) (int, error) {
+	n, err := io.ReadFull(f, buf)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil
+	}
+	return n, err
+}
+
+// wrapKey seals master into h under the passphrase, with a fresh nonce.
+func wrapKey(h *header, passphrase, master []byte) {
+	kek := deriveKEK(passphrase, h.Salt[:], h.KDF)
+	defer clear(kek)
+	aead, _ := chacha20poly1305.NewX(kek)
+	rand.Read(h.Nonce[:])
+	aead.Seal(h.Wrapped[:0], h.Nonce[:], master, h.aad())
+}
+
+func unwrapKey(h *header, passphrase []byte) ([]byte, error) {
+	kek := deriveKEK(passphrase, h.Salt[:], h.KDF)
+	defer clear(kek)
+	aead, _ := chacha20poly1305.NewX(kek)
+	master, err := aead.Open(nil, h.Nonce[:], h.Wrapped[:], h.aad())
+	if err != nil {
+		return nil, ErrWrongPassphrase
+	}
+	return master, nil
+}
+
+// writeHeader replaces dir's header atomically: a temporary file is
+// written and fsynced, renamed over vault.hdr, and the directory fsynced,
+// so a crash leaves the old header or the new one, never a mix.
+func writeHeader(dir string, h *header) error {
+	tmp, err := os.CreateTemp(dir, HeaderFile+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if _, err := tmp.Write(h.encode()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, HeaderFile)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// open opens vault.db with an unwrapped master key; it owns master.
+func open(dir string, h *header, master []byte, opts Options, create bool) (*Vault, error) {
+	k, err := newKeys(master)
+	if err != nil {
+		clear(master)
+		return nil, err
+	}
+	path := filepath.Join(dir, DBFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        openTimeout,
+		NoSync:         opts.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		k.wipe()
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, fmt.Errorf("vault: open %s: locked by another process", path)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+			errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+			return nil, fmt.Errorf("vault: open %s: %w: %v", path, ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("vault: open %s: %w", path, err)
+	}
+	v := &Vault{dir: dir, opts: opts, now: opts.Now, db: db, keys: k, hdr: h}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if err := v.init(create); err != nil {
+		db.Close()
+		k.wipe()
+		return nil, fmt.Errorf("vault: open %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// init checks that vault.db belongs to the header (its check record
+// holds the header's vault id, sealed under the master key), or, when
+// creating, makes the buckets and the check record.
+func (v *Vault) init(create bool) error {
+	ck := v.keys.recordKey(tCheck, "", 0)
+	var have bool
+	err := v.db.View(func(tx *bolt.Tx) error {
+		if create {
+			return nil
+		}
+		m := tx.Bucket(bucketMeta)
+		if m == nil || tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketExpiry) == nil {
+			return fmt.Errorf("%w: %s lacks its buckets", ErrCorrupt, DBFile)
+		}
+		sealed := m.Get(ck)
+		if sealed == nil {
+			return fmt.Errorf("%w: %s does not belong to this header", ErrCorrupt, DBFile)
+		}
+		id, err := openRecord(v.keys.seal, bucketMeta, ck, sealed)
+		if err != nil || subtle.ConstantTimeCompare(id, v.hdr.VaultID[:]) != 1 {
+			return fmt.Errorf("%w: %s does not belong to this header", ErrCorrupt, DBFile)
+		}
+		have = true
+		return nil
+	})
+	if err != nil || have {
+		return err
+	}
+	return v.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketRecords, bucketExpiry} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(ck, sealRecord(v.keys.seal, bucketMeta, ck, v.hdr.VaultID[:]))
+	})
+}
+
+// ChangePassphrase rewraps the master key under newPass (with a fresh
+// salt, and the KDF parameters of the Options the vault was opened with
+// when they are set, else the header's). Only vault.hdr changes, and it
+// is replaced atomically. A wrong old passphrase is ErrWrongPassphrase
+// and changes nothing.
+func (v *Vault) ChangePassphrase(oldPass, newPass []byte) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.keys == nil {
+		return ErrLocked
+	}
+	master, err := unwrapKey(v.hdr, oldPass)
+	if err != nil {
+		return fmt.Errorf("vault: change passphrase: %w", err)
+	}
+	defer clear(master)
+	if subtle.ConstantTimeCompare(master, v.keys.master) != 1 {
+		return fmt.Errorf("vault: change passphrase: %w: header changed under the open vault", ErrCorrupt)
+	}
+	h := *v.hdr
+	if v.opts.KDF != (KDFParams{}) {
+		h.KDF = v.opts.KDF
+	}
+	rand.Read(h.Salt[:])
+	wrapKey(&h, newPass, master)
+	if err := writeHeader(v.dir, &h); err != nil {
+		return fmt.Errorf("vault: change passphrase: %w", err)
+	}
+	v.hdr = &h
+	return nil
+}
+
+// Lock wipes the keys from memory and closes vault.db, after waiting for
+// calls in flight. Later calls return ErrLocked; Open unlocks again.
+// Locking a locked vault does nothing.
+func (v *Vault) Lock() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.keys == nil {
+		return nil
+	}
+	v.keys.wipe()
+	v.keys = nil
+	err := v.db.Close()
+	v.db = nil
+	return err
+}
+
+// Close is Lock.
+func (v *Vault) Close() error { return v.Lock() }
+
+// View runs fn in a read-only transaction.
+func (v *Vault) View(fn func(*Tx) error) error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys == nil {
+		return ErrLocked
+	}
+	return v.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, v: v}) })
+}
+
+// Update runs fn in a read-write transaction: everything fn writes is
+// committed (and fsynced) together when it returns nil, or not at all.
+// One logical change, such as a ratchet step and its outbox entry, is
+// one Update.
+func (v *Vault) Update(fn func(*Tx) error) error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys == nil {
+		return ErrLocked
+	}
+	t := &Tx{v: v, writable: true}
+	err := v.db.Update(func(btx *bolt.Tx) error { t.tx = btx; return fn(t) })
+	if err == nil && t.minDue != 0 {
+		v.noteDue(t.minDue)
+	}
+	return err
+}
