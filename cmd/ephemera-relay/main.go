@@ -100,6 +100,7 @@ type config struct {
 	tlsCert        string
 	tlsKey         string
 	insecureListen bool
+	pprof          string
 	limits         relay.Limits
 	logLevel       slog.Level
 	version        bool
@@ -127,6 +128,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.DurationVar(&l.IdleTimeout, "idle-timeout", l.IdleTimeout, "close connections silent for this long")
 	fs.BoolVar(&l.LimitLoopback, "limit-loopback", false, "apply per-address connection limits to loopback clients too")
 	fs.Var((*levelFlag)(&cfg.logLevel), "log-level", "log `level`: debug, info, warn or error")
+	fs.StringVar(&cfg.pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback `address`; off when empty")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
 
@@ -166,6 +168,16 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	}
 	if cfg.dataDir == "" {
 		return nil, errors.New("--data: no directory given")
+	}
+	if cfg.pprof != "" {
+		host, _, err := net.SplitHostPort(cfg.pprof)
+		if err != nil {
+			return nil, fmt.Errorf("--pprof %q: %v", cfg.pprof, err)
+		}
+		// Profiles show memory contents and timing: never beyond this machine.
+		if !wsconn.IsLoopbackHost(host) {
+			return nil, fmt.Errorf("--pprof %q: only a loopback address is allowed", cfg.pprof)
+		}
 	}
 	return cfg, nil
 }
@@ -288,6 +300,15 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if cfg.pprof != "" {
+		stop, err := servePprof(cfg.pprof, log)
+		if err != nil {
+			hs.Close()
+			srv.Shutdown(context.Background())
+			return err
+		}
+		defer stop()
+	}
 
 	url := scheme + "://" + dialableAddr(ln.Addr()) + wsconn.Path
 	if log.Enabled(ctx, slog.LevelInfo) {

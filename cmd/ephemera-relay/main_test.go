@@ -141,6 +141,15 @@ func TestParseConfig(t *testing.T) {
 		{name: "localhost", args: []string{"--listen", "localhost:1"}, env: env(), check: func(c *config) string { return "" }},
 		{name: "cert without key", args: []string{"--tls-cert", "c.pem"}, env: env(), wantErr: "go together"},
 		{name: "bad listen", args: []string{"--listen", "nowhere"}, env: env(), wantErr: `--listen "nowhere"`},
+		{name: "pprof on loopback", args: []string{"--pprof", "127.0.0.1:6060"}, env: env(),
+			check: func(c *config) string {
+				if c.pprof != "127.0.0.1:6060" {
+					return fmt.Sprintf("pprof %q", c.pprof)
+				}
+				return ""
+			}},
+		{name: "pprof public", args: []string{"--pprof", "0.0.0.0:6060"}, env: env(), wantErr: "only a loopback address"},
+		{name: "pprof public by env", env: env("EPHEMERA_RELAY_PPROF", "192.0.2.1:6060"), wantErr: "only a loopback address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -188,7 +197,7 @@ func TestServeAndStop(t *testing.T) {
 	done := make(chan int, 1)
 	data := t.TempDir()
 	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data", data}, func(string) (string, bool) { return "", false }, io.Discard, &stderr)
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data", data, "--pprof", "127.0.0.1:0"}, func(string) (string, bool) { return "", false }, io.Discard, &stderr)
 	}()
 	re := regexp.MustCompile(`listening url=(ws://127\.0\.0\.1:\d+/v1/ws)`)
 	var url string
@@ -209,6 +218,21 @@ func TestServeAndStop(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("healthz: %d", resp.StatusCode)
+	}
+	// The profiling endpoints are on their own loopback listener only.
+	pm := regexp.MustCompile(`profiling url=(http://127\.0\.0\.1:\d+/debug/pprof/)`).FindStringSubmatch(stderr.String())
+	if pm == nil {
+		t.Fatalf("no profiling line; stderr:\n%s", stderr.String())
+	}
+	for _, u := range []string{pm[1] + "goroutine?debug=1", strings.Replace(strings.TrimSuffix(url, wsconn.Path), "ws://", "http://", 1) + "/debug/pprof/"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{true: 200, false: 404}[strings.HasPrefix(u, pm[1])]; resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", u, resp.StatusCode, want)
+		}
 	}
 
 	// Register a mailbox over a real connection.
