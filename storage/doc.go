@@ -9,10 +9,11 @@
 //
 // Subpackages:
 //
-//   - vault: the vault files (vault.hdr, vault.db), unlock, passphrase
-//     change, lock, and the typed records core uses (profile, settings,
-//     identities, contacts, sessions, messages with paging, outbox, the
-//     expiry index and its ExpireDue hook).
+//   - vault: the vault files (vault.hdr, vault.db, vault.keys, blobs/),
+//     unlock, passphrase change, lock, the typed records core uses
+//     (profile, settings, identities, contacts, sessions, messages with
+//     paging, outbox, attachments), expiry with crypto-shredding, and
+//     compaction.
 //   - stream: chunked encryption of attachments at rest.
 //   - keyslots: the key file of overwritable slots for crypto-shredding.
 //

@@ -134,19 +134,40 @@ func (v *Vault) DeleteOutbox(seq uint64) error {
 	return v.Update(func(t *Tx) error { return t.DeleteOutbox(seq) })
 }
 
-// ExpireDue deletes, in one transaction, every message whose expiry is
-// at or before now and returns them (oldest expiry first) so the caller
-// can tell the GUI. It is the hook for disappearing messages: call it on
-// a timer while unlocked and right after Open. Not done yet: the
-// messages are only deleted from vault.db, whose freed pages keep the
-// ciphertext until reused; the key-slot shredding of issue 4 will be
-// wired in here. When nothing is due (known from the earliest expiry
-// seen), it returns without a transaction.
+// ExpireDue expires every message whose expiry is at or before now and
+// returns them (oldest expiry first) so the caller can tell the GUI. In
+// one transaction it destroys their key slots in vault.keys (overwritten
+// in place, one fsync), then deletes their records, so after it returns
+// no file of the profile holds their keys and the passphrase no longer
+// opens them; their ciphertext stays in bbolt's freed pages until
+// Compact. Open runs it before returning and, with
+// Options.ExpiryInterval, a timer runs it while unlocked. When nothing
+// is due (known from the earliest expiry seen), it returns without a
+// transaction. With Options.CompactEvery, it compacts once that many
+// messages have expired since the last compaction.
 func (v *Vault) ExpireDue(now time.Time) ([]Message, error) {
+	msgs, err := v.expireDue(now)
+	if err != nil {
+		return nil, err
+	}
+	// Compact outside dueMu: Update takes dueMu (noteDue) under v.mu,
+	// which Compact takes exclusively.
+	if v.expired.Add(int64(len(msgs))); v.opts.CompactEvery > 0 && v.expired.Load() >= int64(v.opts.CompactEvery) {
+		if err := v.Compact(); err != nil {
+			return msgs, err
+		}
+	}
+	return msgs, nil
+}
+
+func (v *Vault) expireDue(now time.Time) ([]Message, error) {
 	n := timeToNanos(now)
 	v.dueMu.Lock()
 	defer v.dueMu.Unlock()
-	if v.nextDue > n {
+	if v.nextDue > n && !v.shredPending.Load() {
+		if v.locked() {
+			return nil, ErrLocked
+		}
 		return nil, nil
 	}
 	var msgs []Message
@@ -163,6 +184,12 @@ func (v *Vault) ExpireDue(now time.Time) ([]Message, error) {
 		v.nextDue = int64(^uint64(0) >> 1) // nothing can expire until added
 	}
 	return msgs, nil
+}
+
+func (v *Vault) locked() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.keys == nil
 }
 
 // noteDue lowers the cached earliest expiry after a commit added one.

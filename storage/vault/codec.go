@@ -101,6 +101,11 @@ type Message struct {
 	Time time.Time
 	// Expires, if not zero, is when ExpireDue deletes the message.
 	Expires time.Time
+	// BurnOnRead marks a message to be destroyed once read: Burn, which
+	// the GUI calls after showing it, expires it at once. A message with
+	// Expires or BurnOnRead is sealed under a key of its own, kept in the
+	// key-slot file and destroyed on expiry (crypto-shredding).
+	BurnOnRead bool
 	// Body is the message's content, opaque to the vault.
 	Body []byte
 }
@@ -112,14 +117,54 @@ func (m *Message) encode() []byte {
 	e.str(m.ID)
 	e.time(m.Time)
 	e.time(m.Expires)
+	var flags uint64
+	if m.BurnOnRead {
+		flags = 1
+	}
+	e.u64(flags)
 	e.bytes(m.Body)
 	return e.b
 }
 
+// canExpire reports whether m is sealed under a key slot of its own.
+func (m *Message) canExpire() bool { return !m.Expires.IsZero() || m.BurnOnRead }
+
 func decodeMessage(b []byte) (Message, error) {
 	d := decoder{b: b}
-	m := Message{Conversation: d.str(), Seq: d.u64(), ID: d.str(), Time: d.time(), Expires: d.time(), Body: d.bytes()}
+	m := Message{Conversation: d.str(), Seq: d.u64(), ID: d.str(), Time: d.time(), Expires: d.time()}
+	flags := d.u64()
+	m.Body = d.bytes()
+	if d.err == nil && flags > 1 {
+		d.err = fmt.Errorf("%w: message flags %#x", ErrCorrupt, flags)
+	}
+	m.BurnOnRead = flags == 1
 	return m, d.done()
+}
+
+// msgRecord is the plaintext of a message's sealed record. A message
+// that cannot expire is stored inline (Slot zero, Payload its encoding).
+// One that can is sealed again under the key in key slot Slot-1, and
+// Payload is nonce || ciphertext of its encoding: the slot number is
+// inside the outer sealed record, invisible without the master key.
+type msgRecord struct {
+	Slot    uint64 // key slot + 1; 0 means inline
+	Payload []byte
+}
+
+func (r *msgRecord) encode() []byte {
+	e := encoder{make([]byte, 0, 12+len(r.Payload))}
+	e.u64(r.Slot)
+	e.bytes(r.Payload)
+	return e.b
+}
+
+func decodeMsgRecord(b []byte) (msgRecord, error) {
+	d := decoder{b: b}
+	r := msgRecord{Slot: d.u64(), Payload: d.bytes()}
+	if d.err == nil && r.Slot > 1<<32 {
+		d.err = fmt.Errorf("%w: key slot %d", ErrCorrupt, r.Slot-1)
+	}
+	return r, d.done()
 }
 
 // Contact is one contact: its id and the caller's data about it.
@@ -188,11 +233,14 @@ func decodeSpan(b []byte) (span, error) {
 	return s, nil
 }
 
-// expiryEntry is one entry of the expiry index.
+// expiryEntry is one entry of the expiry index: a message that can
+// expire and its key slot. Expires is zero for a burn-on-read message not
+// yet burnt.
 type expiryEntry struct {
 	Conversation string
 	Seq          uint64
 	Expires      time.Time
+	Slot         uint32
 }
 
 func (x *expiryEntry) encode() []byte {
@@ -200,12 +248,18 @@ func (x *expiryEntry) encode() []byte {
 	e.str(x.Conversation)
 	e.u64(x.Seq)
 	e.time(x.Expires)
+	e.u64(uint64(x.Slot))
 	return e.b
 }
 
 func decodeExpiry(b []byte) (expiryEntry, error) {
 	d := decoder{b: b}
 	x := expiryEntry{Conversation: d.str(), Seq: d.u64(), Expires: d.time()}
+	slot := d.u64()
+	if d.err == nil && slot > 1<<32-1 {
+		d.err = fmt.Errorf("%w: key slot %d", ErrCorrupt, slot)
+	}
+	x.Slot = uint32(slot)
 	return x, d.done()
 }
 

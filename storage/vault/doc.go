@@ -1,10 +1,14 @@
 // Package vault is Ephemera's encrypted store on disk: everything the
 // client keeps (profile, settings, identities, contacts, sessions,
-// messages, outbox) sealed in one bbolt file, unlocked by a passphrase.
+// messages, outbox) sealed in one bbolt file, unlocked by a passphrase;
+// attachments in encrypted blob files; and the keys of disappearing
+// messages in a key file whose slots are overwritten on expiry.
 //
 // # Files
 //
-// A vault is a directory holding vault.hdr and vault.db.
+// A vault is a directory holding vault.hdr, vault.db, vault.keys (the
+// key slots, package storage/keyslots) and, once an attachment is
+// stored, blobs/ (one storage/stream file per attachment).
 //
 // vault.hdr (header.go) is a small fixed-size file: magic, schema version,
 // the Argon2id parameters and salt, a random vault id, and the 32-byte
@@ -47,11 +51,71 @@
 // over again. Contacts are listed through a sealed index record of their
 // ids; the outbox is a range like a conversation's.
 //
-// Disappearing messages: a message with an expiry gets an expiry index
-// entry. ExpireDue(now) deletes due messages and returns them. The key
-// slots of issue 4 (crypto-shredding: per-message keys kept outside bbolt
-// and overwritten on expiry) are NOT wired in yet; until they are, an
-// expired message's ciphertext stays in bbolt's freed pages until reused.
+// A message record's plaintext is (slot+1, payload): slot 0 means the
+// payload is the message's encoding; otherwise the payload is that
+// encoding sealed again (XChaCha20-Poly1305, associated data the record
+// key) under the key in that slot of vault.keys. The slot number is thus
+// inside the outer sealed record, not visible in the clear.
+//
+// # Disappearing messages and crypto-shredding
+//
+// A message that can expire (Expires set, or BurnOnRead) is sealed under
+// a fresh key of its own from vault.keys, whose master key is derived
+// from the vault's by HKDF under its own label, and gets an expiry index
+// entry (bucket "x", sealed: conversation, seq, expiry, slot). The slot
+// is allocated and synced inside the message's transaction; if the
+// transaction does not commit, the slot is destroyed again.
+//
+// ExpireDue(now), in one transaction, reads the due entries, destroys
+// their slots with one keyslots.DestroyMany (each slot overwritten in
+// place with random bytes, one fsync), then deletes the records, and
+// returns the messages. Destroying first makes every crash safe: a record
+// whose slot is gone reads as ErrNotFound and is deleted by the next
+// ExpireDue or Open. Should the commit fail after the slots were
+// destroyed, no new slot is allocated (AddMessage of an expiring message
+// fails) until an ExpireDue succeeds, so a stale record can never come
+// to name a reused slot. Message and Messages also hide a message past
+// its expiry before ExpireDue has run. Burn expires a message now (the
+// GUI calls it once a burn-on-read message was shown).
+//
+// Open, before returning, reconciles the two files (deletes records whose
+// slot holds no key, and destroys keys no record names: a crash between
+// Alloc and the commit) and runs ExpireDue with Options.Now, so a vault
+// opened after a week offline shows nothing that was due. While
+// unlocked, Options.ExpiryInterval runs ExpireDue on a timer (clock and
+// ticker injectable) and reports through Options.OnExpire; Lock stops it.
+//
+// After ExpireDue the message keys are in no file of the profile, so the
+// passphrase no longer opens the messages, even though their ciphertext
+// is still in vault.db's freed pages. Compact removes that ciphertext
+// too: it copies the live records into a fresh file (bbolt.Compact into
+// vault.db.compact, fsync, rename over vault.db, fsync of the directory).
+// It runs on request, and after every Options.CompactEvery expired
+// messages when that is set; Open deletes a compaction's leftover
+// temporary file. Deleted non-expiring records, and the keys of deleted
+// attachments, likewise stay in freed pages until Compact.
+//
+// What this cannot guarantee is what the keyslots package doc ("What
+// overwriting cannot promise") says about slot overwriting, and more so
+// for compaction, which writes a new file and unlinks the old one rather
+// than overwriting it: on SSDs and flash, and on copy-on-write file
+// systems (btrfs, ZFS, APFS) and their snapshots, the old blocks of
+// vault.db and of overwritten slots stay on the device until reused or
+// erased, and backups or cloud sync of the folder keep copies. Such an
+// old slot or old vault.db is readable with the passphrase. Full-disk
+// encryption with the machine off is the protection against that.
+//
+// # Attachments
+//
+// PutAttachment encrypts a stream into blobs/<random 128-bit id> with
+// storage/stream (64 KiB chunks, last chunk marked) under a fresh key
+// kept in a sealed record; the blob is written to a temporary file,
+// synced and renamed before the record commits. OpenAttachment returns
+// a reader (Read, Seek, ReadAt) that authenticates every chunk it
+// touches without loading the file. DeleteAttachment deletes the record,
+// then the blob. Attachment keys are not in key slots: an attachment of
+// a disappearing message must be deleted by the caller, and its key
+// leaves the disk only with Compact.
 //
 // # Concurrency and crash safety
 //

@@ -73,7 +73,8 @@ func FuzzRecordDecode(f *testing.F) {
 	f.Add((&OutboxEntry{Seq: 1, Contact: "a", Data: []byte("e")}).encode())
 	f.Add(span{Low: 1, Next: 5}.encode())
 	f.Add(encodeStrings([]string{"a", "bb"}))
-	f.Add((&expiryEntry{Conversation: "c", Seq: 2, Expires: time.Unix(5, 0)}).encode())
+	f.Add((&expiryEntry{Conversation: "c", Seq: 2, Expires: time.Unix(5, 0), Slot: 3}).encode())
+	f.Add((&msgRecord{Slot: 4, Payload: []byte("sealed")}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(name string, err error, enc func() []byte) {
 			if err != nil {
@@ -96,6 +97,8 @@ func FuzzRecordDecode(f *testing.F) {
 		check("span", err, s.encode)
 		x, err := decodeExpiry(b)
 		check("expiry", err, x.encode)
+		r, err := decodeMsgRecord(b)
+		check("message record", err, r.encode)
 		ss, err := decodeStrings(b)
 		check("strings", err, func() []byte { return encodeStrings(ss) })
 	})

@@ -71,6 +71,7 @@ const (
 	tExpiry
 	tOutboxHead
 	tOutbox
+	tAttachment
 )
 
 // recordKey is HMAC-SHA-256(id key, type || len(id) || id || seq),

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ephemera-im/ephemera/storage/keyslots"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -24,6 +25,13 @@ type Tx struct {
 	v        *Vault
 	writable bool
 	minDue   int64 // earliest expiry added in this transaction
+
+	// allocs are the key slots allocated in this transaction, destroyed
+	// again if it does not commit; shredded is set once expireDue has
+	// destroyed slots, so a failed commit is known to leave records
+	// whose keys are gone.
+	allocs   []uint32
+	shredded bool
 
 	// Made on first use and dropped with the Tx: a page of 50 messages
 	// then costs one HMAC and one AEAD setup instead of 50 of each.
@@ -217,8 +225,10 @@ func (t *Tx) getSpan(typ recordType, id string) (span, error) {
 }
 
 // AddMessage appends m to its conversation, assigning m.Seq (ignored on
-// input), and returns the stored message. If m.Expires is set, the
-// message is entered in the expiry index.
+// input), and returns the stored message. If m can expire (Expires or
+// BurnOnRead set), it is sealed under a fresh key in a key slot and
+// entered in the expiry index; the slot is synced to disk before the
+// transaction commits, and destroyed again if it does not.
 func (t *Tx) AddMessage(m Message) (Message, error) {
 	if !t.writable {
 		return m, ErrReadOnly
@@ -232,38 +242,89 @@ func (t *Tx) AddMessage(m Message) (Message, error) {
 	if err := t.put(bucketRecords, tConversation, m.Conversation, 0, s.encode()); err != nil {
 		return m, err
 	}
-	if err := t.put(bucketRecords, tMessage, m.Conversation, m.Seq, m.encode()); err != nil {
+	if !m.canExpire() {
+		rec := msgRecord{Payload: m.encode()}
+		return m, t.put(bucketRecords, tMessage, m.Conversation, m.Seq, rec.encode())
+	}
+	if t.v.shredPending.Load() {
+		return m, fmt.Errorf("vault: add message: %w", errShredPending)
+	}
+	slot, key, err := t.v.ks.Alloc()
+	if err != nil {
+		return m, fmt.Errorf("vault: add message: %w", err)
+	}
+	defer clear(key)
+	t.allocs = append(t.allocs, slot)
+	k := bytes.Clone(t.key(tMessage, m.Conversation, m.Seq))
+	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode())}
+	if err := t.tx.Bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
 		return m, err
 	}
-	if !m.Expires.IsZero() {
-		x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires}
-		if err := t.put(bucketExpiry, tExpiry, m.Conversation, m.Seq, x.encode()); err != nil {
-			return m, err
-		}
-		if n := timeToNanos(m.Expires); t.minDue == 0 || n < t.minDue {
-			t.minDue = n
-		}
+	x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires, Slot: slot}
+	if err := t.put(bucketExpiry, tExpiry, m.Conversation, m.Seq, x.encode()); err != nil {
+		return m, err
+	}
+	if n := timeToNanos(m.Expires); n != 0 && (t.minDue == 0 || n < t.minDue) {
+		t.minDue = n
 	}
 	return m, nil
 }
 
-// Message returns message seq of a conversation.
+// Message returns message seq of a conversation. A message whose expiry
+// has passed is ErrNotFound even before ExpireDue has deleted it, and so
+// is one whose key slot is gone.
 func (t *Tx) Message(conversation string, seq uint64) (Message, error) {
-	_, pt, err := t.get(bucketRecords, tMessage, conversation, seq)
+	m, _, err := t.message(conversation, seq)
+	if err != nil {
+		return Message{}, err
+	}
+	if !m.Expires.IsZero() && !m.Expires.After(t.v.now()) {
+		return Message{}, fmt.Errorf("vault: message: %w (expired)", ErrNotFound)
+	}
+	return m, nil
+}
+
+// message reads a message whatever its expiry, with its slot (-1 for an
+// inline message).
+func (t *Tx) message(conversation string, seq uint64) (Message, int64, error) {
+	k, pt, err := t.get(bucketRecords, tMessage, conversation, seq)
 	if err == nil && pt == nil {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return Message{}, fmt.Errorf("vault: message: %w", err)
+		return Message{}, -1, fmt.Errorf("vault: message: %w", err)
+	}
+	rec, err := decodeMsgRecord(pt)
+	if err != nil {
+		return Message{}, -1, fmt.Errorf("vault: message: %w", err)
+	}
+	slot := int64(rec.Slot) - 1
+	if slot >= 0 {
+		key, err := t.v.ks.Get(uint32(slot))
+		if errors.Is(err, keyslots.ErrNoKey) || errors.Is(err, keyslots.ErrRange) {
+			// Destroyed: expired, with the record left by a crash or a
+			// failed commit; ExpireDue or the next Open deletes it.
+			return Message{}, slot, fmt.Errorf("vault: message: %w (key destroyed)", ErrNotFound)
+		}
+		if err != nil {
+			return Message{}, slot, fmt.Errorf("vault: message: %w", err)
+		}
+		pt, err = openMessage(key, k, rec.Payload)
+		clear(key)
+		if err != nil {
+			return Message{}, slot, fmt.Errorf("vault: message: %w", err)
+		}
+	} else {
+		pt = rec.Payload
 	}
 	m, err := decodeMessage(pt)
 	if err != nil {
-		return Message{}, fmt.Errorf("vault: message: %w", err)
+		return Message{}, slot, fmt.Errorf("vault: message: %w", err)
 	}
 	if m.Conversation != conversation || m.Seq != seq {
-		return Message{}, fmt.Errorf("vault: message: %w: record names another message", ErrCorrupt)
+		return Message{}, slot, fmt.Errorf("vault: message: %w: record names another message", ErrCorrupt)
 	}
-	return m, nil
+	return m, slot, nil
 }
 
 // LastSeq returns the sequence number of the newest message stored in a
@@ -395,10 +456,51 @@ func (t *Tx) DeleteOutbox(seq uint64) error {
 // expireDue deletes the messages due at now and returns them, oldest
 // expiry first. It reads the whole expiry index (one sealed entry per
 // message that can expire, and nothing else) and returns the earliest
-// expiry left, or 0.
+// expiry left, or 0. The due messages' key slots are destroyed (one
+// fsync) before their records are deleted: if the commit then fails or
+// the process dies, the records left behind name destroyed keys, read as
+// gone, and are deleted by the next ExpireDue or Open.
 func (t *Tx) expireDue(now time.Time) ([]Message, int64, error) {
 	n := timeToNanos(now)
-	var due []expiryEntry
+	due, next, err := t.expiryIndex(func(x *expiryEntry) bool {
+		e := timeToNanos(x.Expires)
+		return e != 0 && e <= n
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].Expires.Before(due[j].Expires) })
+	msgs := make([]Message, 0, len(due))
+	slots := make([]uint32, 0, len(due))
+	for _, x := range due {
+		m, _, err := t.message(x.Conversation, x.Seq)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, 0, err
+		default:
+			msgs = append(msgs, m)
+		}
+		slots = append(slots, x.Slot)
+	}
+	if len(slots) > 0 {
+		if err := t.v.ks.DestroyMany(slots); err != nil {
+			return nil, 0, fmt.Errorf("vault: expire: %w", err)
+		}
+		t.shredded = true
+	}
+	for _, x := range due {
+		if err := t.DeleteMessage(x.Conversation, x.Seq); err != nil {
+			return nil, 0, err
+		}
+	}
+	return msgs, next, nil
+}
+
+// expiryIndex reads the expiry index, returning the entries for which
+// pick is true and the earliest non-zero expiry among the others.
+func (t *Tx) expiryIndex(pick func(*expiryEntry) bool) ([]expiryEntry, int64, error) {
+	var out []expiryEntry
 	var next int64
 	b := t.tx.Bucket(bucketExpiry)
 	err := b.ForEach(func(k, sealed []byte) error {
@@ -410,30 +512,12 @@ func (t *Tx) expireDue(now time.Time) ([]Message, int64, error) {
 		if err != nil {
 			return err
 		}
-		if e := timeToNanos(x.Expires); e <= n {
-			due = append(due, x)
-		} else if next == 0 || e < next {
+		if pick(&x) {
+			out = append(out, x)
+		} else if e := timeToNanos(x.Expires); e != 0 && (next == 0 || e < next) {
 			next = e
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, 0, err
-	}
-	sort.Slice(due, func(i, j int) bool { return due[i].Expires.Before(due[j].Expires) })
-	msgs := make([]Message, 0, len(due))
-	for _, x := range due {
-		m, err := t.Message(x.Conversation, x.Seq)
-		switch {
-		case errors.Is(err, ErrNotFound):
-		case err != nil:
-			return nil, 0, err
-		default:
-			msgs = append(msgs, m)
-		}
-		if err := t.DeleteMessage(x.Conversation, x.Seq); err != nil {
-			return nil, 0, err
-		}
-	}
-	return msgs, next, nil
+	return out, next, err
 }

@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/ephemera-im/ephemera/storage/keyslots"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -37,6 +40,20 @@ type Options struct {
 	NoSync bool
 	// Now is the clock for expiry; nil means time.Now.
 	Now func() time.Time
+	// ExpiryInterval, if positive, runs ExpireDue(Now()) on a timer while
+	// the vault is unlocked, in a goroutine that Lock (or Close) stops.
+	// ExpireDue also runs in Open, before Open returns, whatever this is.
+	ExpiryInterval time.Duration
+	// Ticker makes the timer for ExpiryInterval; nil means a time.Ticker.
+	// Tests pass one they drive. stop is called when the goroutine ends.
+	Ticker func(d time.Duration) (c <-chan time.Time, stop func())
+	// OnExpire, if set, is called from the timer goroutine with what each
+	// timed ExpireDue expired (when it expired anything or failed), so
+	// the GUI can remove the messages.
+	OnExpire func(expired []Message, err error)
+	// CompactEvery, if positive, makes ExpireDue call Compact once that
+	// many messages have expired since the last compaction.
+	CompactEvery int
 }
 
 func (o *Options) kdf() KDFParams {
@@ -68,6 +85,12 @@ type Vault struct {
 	// returns at once when nothing is due; zero means unknown.
 	dueMu   sync.Mutex
 	nextDue int64
+	expired atomic.Int64 // messages expired since the last compaction
+
+	ks           *keyslots.File // per-message keys; closed once locked
+	shredPending atomic.Bool    // see errShredPending
+	stop         chan struct{}  // closed by Lock to end the expiry timer
+	stopOnce     sync.Once
 }
 
 // Bucket names are generic: all records but the expiry index share one
@@ -100,8 +123,12 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 	}
 	// A vault.db without a header is what a crash inside Create leaves:
 	// without the header its master key is gone, so no one can read it.
-	if err := os.Remove(filepath.Join(dir, DBFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("vault: create: %w", err)
+	// The same holds for its key file, which the new master key could
+	// not open.
+	for _, name := range []string{DBFile, KeysFile, DBFile + compactSuffix} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("vault: create: %w", err)
+		}
 	}
 	master := make([]byte, keySize)
 	rand.Read(master)
@@ -240,12 +267,7 @@ func open(dir string, h *header, master []byte, opts Options, create bool) (*Vau
 		return nil, err
 	}
 	path := filepath.Join(dir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        openTimeout,
-		NoSync:         opts.NoSync,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	db, err := openDB(path, opts)
 	if err != nil {
 		k.wipe()
 		switch {
@@ -257,7 +279,7 @@ func open(dir string, h *header, master []byte, opts Options, create bool) (*Vau
 		}
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
-	v := &Vault{dir: dir, opts: opts, now: opts.Now, db: db, keys: k, hdr: h}
+	v := &Vault{dir: dir, opts: opts, now: opts.Now, db: db, keys: k, hdr: h, stop: make(chan struct{})}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -266,7 +288,42 @@ func open(dir string, h *header, master []byte, opts Options, create bool) (*Vau
 		k.wipe()
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
+	// vault.db is ours (the check record matched), so the key file and a
+	// compaction's leftover may be touched now.
+	if v.ks, err = openKeySlots(dir, master); err != nil {
+		db.Close()
+		k.wipe()
+		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+	}
+	os.Remove(path + compactSuffix)
+	// Expire what fell due while the vault was closed before anything is
+	// readable.
+	if err := v.reconcile(); err != nil {
+		v.Lock()
+		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+	}
+	if _, err := v.ExpireDue(v.now()); err != nil {
+		v.Lock()
+		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+	}
+	if opts.ExpiryInterval > 0 {
+		ticker := opts.Ticker
+		if ticker == nil {
+			ticker = realTicker
+		}
+		c, stop := ticker(opts.ExpiryInterval)
+		go v.expiryLoop(c, stop, v.stop)
+	}
 	return v, nil
+}
+
+func openDB(path string, opts Options) (*bolt.DB, error) {
+	return bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        openTimeout,
+		NoSync:         opts.NoSync,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 }
 
 // init checks that vault.db belongs to the header (its check record
@@ -339,10 +396,12 @@ func (v *Vault) ChangePassphrase(oldPass, newPass []byte) error {
 	return nil
 }
 
-// Lock wipes the keys from memory and closes vault.db, after waiting for
-// calls in flight. Later calls return ErrLocked; Open unlocks again.
-// Locking a locked vault does nothing.
+// Lock wipes the keys from memory, closes vault.db and the key file and
+// stops the expiry timer, after waiting for calls in flight. Later calls
+// return ErrLocked; Open unlocks again. Locking a locked vault does
+// nothing.
 func (v *Vault) Lock() error {
+	v.stopOnce.Do(func() { close(v.stop) })
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.keys == nil {
@@ -350,8 +409,14 @@ func (v *Vault) Lock() error {
 	}
 	v.keys.wipe()
 	v.keys = nil
-	err := v.db.Close()
-	v.db = nil
+	var err error
+	if v.db != nil {
+		err = v.db.Close()
+		v.db = nil
+	}
+	if v.ks != nil {
+		err = errors.Join(err, v.ks.Close())
+	}
 	return err
 }
 
@@ -373,15 +438,36 @@ func (v *Vault) View(fn func(*Tx) error) error {
 // One logical change, such as a ratchet step and its outbox entry, is
 // one Update.
 func (v *Vault) Update(fn func(*Tx) error) error {
+	minDue, err := v.update(fn)
+	if minDue != 0 {
+		// After releasing v.mu: ExpireDue holds dueMu while it waits for
+		// v.mu, which a waiting Lock or Compact blocks.
+		v.noteDue(minDue)
+	}
+	return err
+}
+
+func (v *Vault) update(fn func(*Tx) error) (int64, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	if v.keys == nil {
-		return ErrLocked
+		return 0, ErrLocked
 	}
 	t := &Tx{v: v, writable: true}
 	err := v.db.Update(func(btx *bolt.Tx) error { t.tx = btx; return fn(t) })
-	if err == nil && t.minDue != 0 {
-		v.noteDue(t.minDue)
+	if err != nil {
+		if len(t.allocs) > 0 {
+			// Best effort: what is left is an orphan that the next Open
+			// destroys.
+			v.ks.DestroyMany(t.allocs)
+		}
+		if t.shredded {
+			v.shredPending.Store(true)
+		}
+		return 0, err
 	}
-	return err
+	if t.shredded {
+		v.shredPending.Store(false)
+	}
+	return t.minDue, nil
 }

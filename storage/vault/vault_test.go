@@ -72,8 +72,8 @@ func TestChangePassphrase(t *testing.T) {
 		t.Fatalf("setting: %q %v", b, err)
 	}
 	ents, _ := os.ReadDir(dir)
-	if len(ents) != 2 {
-		t.Errorf("files left: %d, want 2 (no temporary header)", len(ents))
+	if len(ents) != 3 {
+		t.Errorf("files left: %d, want 3 (no temporary header)", len(ents))
 	}
 }
 

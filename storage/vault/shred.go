@@ -1,0 +1,164 @@
+package vault
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/ephemera-im/ephemera/storage/keyslots"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// KeysFile is the key-slot file (storage/keyslots) next to vault.db that
+// holds the per-message keys of messages that can expire.
+const KeysFile = "vault.keys"
+
+const (
+	labelKeySlots = "ephemera vault v1 key slots"
+	msgADLabel    = "ephemera vault v1 message\x00"
+)
+
+// errShredPending: an expiry destroyed key slots but its transaction did
+// not commit. Until an ExpireDue succeeds, no slot is allocated, so a
+// record still naming a destroyed slot cannot come to name a new key.
+var errShredPending = errors.New("vault: an expiry did not complete; retry ExpireDue")
+
+// keySlotsMaster derives the key file's master key from the vault's.
+func keySlotsMaster(master []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, master, nil, labelKeySlots, keySize)
+}
+
+func openKeySlots(dir string, master []byte) (*keyslots.File, error) {
+	km, err := keySlotsMaster(master)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(km)
+	return keyslots.Open(filepath.Join(dir, KeysFile), km)
+}
+
+// sealMessage seals a message's encoding under its own key, bound to its
+// record key: nonce || ciphertext.
+func sealMessage(key, recKey, pt []byte) []byte {
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		panic(err) // key slots hold keySize-byte keys
+	}
+	out := make([]byte, nonceSize, nonceSize+len(pt)+aead.Overhead())
+	rand.Read(out)
+	return aead.Seal(out, out, pt, append([]byte(msgADLabel), recKey...))
+}
+
+func openMessage(key, recKey, sealed []byte) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: message key: %v", ErrCorrupt, err)
+	}
+	if len(sealed) < nonceSize+aead.Overhead() {
+		return nil, fmt.Errorf("%w: sealed message of %d bytes", ErrCorrupt, len(sealed))
+	}
+	pt, err := aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], append([]byte(msgADLabel), recKey...))
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed message fails to open", ErrCorrupt)
+	}
+	return pt, nil
+}
+
+// reconcile runs in Open before anything is readable. It deletes the
+// records of messages whose key slot is gone (a crash or failed commit
+// after the slots were destroyed, or a missing key file), then destroys
+// the slots that hold a key no record names (a crash between Alloc and
+// the commit of the message).
+func (v *Vault) reconcile() error {
+	allocated := v.ks.Allocated()
+	var used []uint32
+	err := v.Update(func(t *Tx) error {
+		refs, _, err := t.expiryIndex(func(*expiryEntry) bool { return true })
+		if err != nil {
+			return err
+		}
+		for _, x := range refs {
+			if _, ok := slices.BinarySearch(allocated, x.Slot); ok {
+				used = append(used, x.Slot)
+				continue
+			}
+			if err := t.DeleteMessage(x.Conversation, x.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.Sort(used)
+	var orphans []uint32
+	for _, s := range allocated {
+		if _, ok := slices.BinarySearch(used, s); !ok {
+			orphans = append(orphans, s)
+		}
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	return v.ks.DestroyMany(orphans)
+}
+
+// Burn expires a message that can expire (Expires or BurnOnRead set) now:
+// its expiry becomes the clock's now and ExpireDue runs, destroying its
+// key. The GUI calls it once a burn-on-read message has been shown. It
+// returns what ExpireDue expired (the message, and anything else due);
+// a message that cannot expire, or is already gone, is ErrNotFound.
+func (v *Vault) Burn(conversation string, seq uint64) ([]Message, error) {
+	now := v.now()
+	err := v.Update(func(t *Tx) error {
+		_, pt, err := t.get(bucketExpiry, tExpiry, conversation, seq)
+		if err == nil && pt == nil {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		x, err := decodeExpiry(pt)
+		if err != nil {
+			return err
+		}
+		x.Expires = now
+		t.minDue = timeToNanos(now)
+		return t.put(bucketExpiry, tExpiry, conversation, seq, x.encode())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: burn: %w", err)
+	}
+	return v.ExpireDue(now)
+}
+
+// expiryLoop runs ExpireDue on every tick until stop is closed or the
+// vault is locked.
+func (v *Vault) expiryLoop(tick <-chan time.Time, stopTicker func(), stop <-chan struct{}) {
+	defer stopTicker()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick:
+		}
+		msgs, err := v.ExpireDue(v.now())
+		if errors.Is(err, ErrLocked) {
+			return
+		}
+		if v.opts.OnExpire != nil && (len(msgs) > 0 || err != nil) {
+			v.opts.OnExpire(msgs, err)
+		}
+	}
+}
+
+func realTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
