@@ -18,8 +18,8 @@
 // damaged, foreign or newer header, cannot cause a write, and the files
 // stay byte-identical; (2) ChangePassphrase rewrites 156 bytes, not a
 // bbolt transaction, and replaces them atomically (temporary file, fsync,
-// rename, fsync of the directory); (3) backup and key-chain code later
-// can handle the key wrapping without bbolt. vault.db holds a check record
+// rename, fsync of the directory); (3) backup and key-chain code can
+// handle the key wrapping without bbolt. vault.db holds a check record
 // sealed under the master key with the header's vault id, so a vault.db
 // from another vault (or a header swapped under this one) is ErrCorrupt.
 // Create writes vault.db first and the header last: a directory with
@@ -116,6 +116,45 @@
 // then the blob. Attachment keys are not in key slots: an attachment of
 // a disappearing message must be deleted by the caller, and its key
 // leaves the disk only with Compact.
+//
+// # Backup and moving to a new machine
+//
+// Export writes the whole profile as one file under a backup passphrase
+// of its own (format in backup.go): a clear header (magic, version,
+// Argon2id parameters and salt, a passphrase check, a checksum), then a
+// storage/stream body holding a small archive of length-prefixed named
+// entries: vault.hdr, a snapshot of vault.db (bbolt's Tx.WriteTo), the
+// key file, and the blob of every attachment with a key record. Other
+// calls wait while Export runs, so the four are consistent. The file
+// reveals its size and nothing else; inside, the vault's own header
+// still wraps the master key, so the imported vault opens with the
+// vault's passphrase.
+//
+// Import restores into an empty (or absent) folder: the backup
+// passphrase is checked before anything is written (ErrWrongPassphrase);
+// entry names are a fixed list plus blobs/<attachment id> (no path can
+// leave the folder) and sizes are bounded; entries go to a temporary
+// folder inside the target, fsynced, and are renamed into place, header
+// last, only once the whole stream authenticated. A damaged, truncated
+// or extended backup is ErrCorrupt and leaves nothing behind. Messages
+// keep their expiry: the first Open of the imported vault expires what
+// fell due since the export and overwrites those key slots. A backup
+// file, like any copy, keeps the keys of messages that expire after it
+// was made: it is only as ephemeral as its own storage.
+//
+// # Schema versions
+//
+// vault.hdr and vault.db (a clear data version in the meta bucket) both
+// record the schema version. On Open an older vault is migrated
+// (migrate.go): every step from its data version runs in one bbolt
+// transaction together with the new data version, then the header is
+// rewritten (rewrapped, since the version is part of the wrapped key's
+// associated data). A crash in between leaves the data ahead of the
+// header, which the next Open finishes without migrating again. A newer
+// header or data version is ErrNewerVersion. SchemaVersion is 2: the
+// message records and expiry entries of version 1 changed during
+// development without a bump, so a version 1 vault, which no release
+// wrote, is refused with ErrOldVersion rather than misread.
 //
 // # Concurrency and crash safety
 //

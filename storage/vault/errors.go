@@ -17,11 +17,18 @@ var (
 	// ErrNewerVersion: the vault was written by a newer schema version
 	// than this program reads. Nothing was changed.
 	ErrNewerVersion = errors.New("vault: written by a newer version")
+	// ErrOldVersion: the vault was written by an older schema version
+	// that this program cannot migrate. Nothing was changed.
+	ErrOldVersion = errors.New("vault: written by an older version that cannot be migrated")
 	// ErrWeakKDF: Argon2id parameters below the accepted minimum, in a
 	// header (a downgrade) or in Options.
 	ErrWeakKDF = errors.New("vault: Argon2id parameters below the minimum")
 	// ErrExists: Create found a vault already in the directory.
 	ErrExists = errors.New("vault: already exists")
+	// ErrNotBackup: Import was given something that is not a backup.
+	ErrNotBackup = errors.New("vault: not a backup")
+	// ErrNotEmpty: Import's target folder is not empty.
+	ErrNotEmpty = errors.New("vault: folder not empty")
 	// ErrNotFound: no record with that name or id.
 	ErrNotFound = errors.New("vault: not found")
 )

@@ -41,8 +41,14 @@ const (
 )
 
 // SchemaVersion is the vault format this code writes and the newest it
-// reads. A header with a larger version is refused with ErrNewerVersion.
-const SchemaVersion = 1
+// reads. A header with a larger version is refused with ErrNewerVersion;
+// an older one is migrated on Open (migrate.go).
+//
+// Version 2: message records hold (slot+1, payload) and messages carry
+// a burn-on-read flag; expiry entries name their key slot. Version 1 was
+// never released and its layout changed without a bump, so a version 1
+// vault is refused (ErrOldVersion) rather than migrated.
+const SchemaVersion = 2
 
 // header is the decoded vault.hdr.
 type header struct {
@@ -97,8 +103,8 @@ func decodeHeader(b []byte) (*header, error) {
 	switch {
 	case h.Version == 0:
 		return nil, fmt.Errorf("%w: schema version 0", ErrCorrupt)
-	case h.Version > SchemaVersion:
-		return nil, fmt.Errorf("%w: schema version %d, this program reads up to %d", ErrNewerVersion, h.Version, SchemaVersion)
+	case h.Version > currentVersion:
+		return nil, fmt.Errorf("%w: schema version %d, this program reads up to %d", ErrNewerVersion, h.Version, currentVersion)
 	}
 	if len(b) != headerSize {
 		return nil, fmt.Errorf("%w: header is %d bytes, want %d", ErrCorrupt, len(b), headerSize)

@@ -132,13 +132,13 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 	}
 	master := make([]byte, keySize)
 	rand.Read(master)
-	h := &header{Version: SchemaVersion, KDF: p}
+	h := &header{Version: currentVersion, KDF: p}
 	rand.Read(h.Salt[:])
 	rand.Read(h.VaultID[:])
 	wrapKey(h, passphrase, master)
 	// vault.db with its check record is made and synced first, the
 	// header last: the header's appearance is what makes a vault.
-	v, err := open(dir, h, master, opts, true)
+	v, err := open(dir, h, master, nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,9 @@ func Open(dir string, passphrase []byte, opts Options) (*Vault, error) {
 	if err := h.KDF.check(opts.InsecureTestKDF); err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 	}
-	master, err := unwrapKey(h, passphrase)
+	kek := deriveKEK(passphrase, h.Salt[:], h.KDF)
+	defer clear(kek)
+	master, err := unwrapWith(h, kek)
 	if err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 	}
@@ -173,7 +175,7 @@ func Open(dir string, passphrase []byte, opts Options) (*Vault, error) {
 		}
 		return nil, fmt.Errorf("vault: open: %w", err)
 	}
-	return open(dir, h, master, opts, false)
+	return open(dir, h, master, kek, opts)
 }
 
 func readHeader(dir string) (*header, error) {
@@ -220,6 +222,18 @@ func wrapKey(h *header, passphrase, master []byte) {
 func unwrapKey(h *header, passphrase []byte) ([]byte, error) {
 	kek := deriveKEK(passphrase, h.Salt[:], h.KDF)
 	defer clear(kek)
+	return unwrapWith(h, kek)
+}
+
+// sealWith seals master into h under an already derived kek, with a
+// fresh nonce.
+func sealWith(h *header, kek, master []byte) {
+	aead, _ := chacha20poly1305.NewX(kek)
+	rand.Read(h.Nonce[:])
+	aead.Seal(h.Wrapped[:0], h.Nonce[:], master, h.aad())
+}
+
+func unwrapWith(h *header, kek []byte) ([]byte, error) {
 	aead, _ := chacha20poly1305.NewX(kek)
 	master, err := aead.Open(nil, h.Nonce[:], h.Wrapped[:], h.aad())
 	if err != nil {
@@ -259,8 +273,11 @@ func writeHeader(dir string, h *header) error {
 	return d.Sync()
 }
 
-// open opens vault.db with an unwrapped master key; it owns master.
-func open(dir string, h *header, master []byte, opts Options, create bool) (*Vault, error) {
+// open opens vault.db with an unwrapped master key; it owns master. kek
+// is the key that unwrapped it, used to rewrite the header after a
+// migration; nil means Create.
+func open(dir string, h *header, master, kek []byte, opts Options) (*Vault, error) {
+	create := kek == nil
 	k, err := newKeys(master)
 	if err != nil {
 		clear(master)
@@ -288,8 +305,16 @@ func open(dir string, h *header, master []byte, opts Options, create bool) (*Vau
 		k.wipe()
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
-	// vault.db is ours (the check record matched), so the key file and a
-	// compaction's leftover may be touched now.
+	// vault.db is ours (the check record matched): bring it and the
+	// header up to this program's schema before anything reads records.
+	if !create {
+		if err := v.migrate(kek); err != nil {
+			db.Close()
+			k.wipe()
+			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+		}
+	}
+	// The key file and a compaction's leftover may be touched now.
 	if v.ks, err = openKeySlots(dir, master); err != nil {
 		db.Close()
 		k.wipe()
@@ -360,7 +385,11 @@ func (v *Vault) init(create bool) error {
 				return err
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(ck, sealRecord(v.keys.seal, bucketMeta, ck, v.hdr.VaultID[:]))
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(metaVersion, encodeVersion(v.hdr.Version)); err != nil {
+			return err
+		}
+		return m.Put(ck, sealRecord(v.keys.seal, bucketMeta, ck, v.hdr.VaultID[:]))
 	})
 }
 
