@@ -3,10 +3,9 @@ package envelope
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
-	"os"
+	"github.com/ephemera-im/ephemera/internal/testvec"
 	"path/filepath"
 	"testing"
 	"testing/cryptotest"
@@ -94,49 +93,18 @@ func genVectors(t *testing.T) []vector {
 }
 
 func TestVectors(t *testing.T) {
+	pattern := filepath.Join(vectorDir, "envelope-*.json")
 	if *update {
 		vs := genVectors(t)
-		old, _ := filepath.Glob(filepath.Join(vectorDir, "envelope-*.json"))
-		for _, f := range old {
-			os.Remove(f)
-		}
-		if err := os.MkdirAll(vectorDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		testvec.RemoveAll(t, pattern)
 		for _, v := range vs {
-			b, err := json.MarshalIndent(v, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(vectorDir, "envelope-"+v.Name+".json"), append(b, '\n'), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			testvec.Write(t, filepath.Join(vectorDir, "envelope-"+v.Name+".json"), v)
 		}
 	}
-	files, err := filepath.Glob(filepath.Join(vectorDir, "envelope-*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no vectors in testdata/e2e/envelope-*.json")
-	}
-	loaded := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v vector
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		t.Run(v.Name, func(t *testing.T) {
-			checkVector(t, v)
+	for _, f := range testvec.Load[vector](t, pattern) {
+		t.Run(f.V.Name, func(t *testing.T) {
+			checkVector(t, f.V)
 		})
-		loaded++
-	}
-	if loaded == 0 {
-		t.Fatal("no vectors loaded")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/ephemera-im/ephemera/internal/testvec"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,30 +115,11 @@ func compute(t *testing.T, v vector) vector {
 func TestVectors(t *testing.T) {
 	if *update {
 		for _, v := range vectorInputs() {
-			out, err := json.MarshalIndent(compute(t, v), "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(vectorDir, v.Name+".json"), append(out, '\n'), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			testvec.Write(t, filepath.Join(vectorDir, v.Name+".json"), compute(t, v))
 		}
 	}
-	files, err := filepath.Glob(filepath.Join(vectorDir, "identity*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v vector
-		if err := json.Unmarshal(data, &v); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		n++
+	for _, f := range testvec.Load[vector](t, filepath.Join(vectorDir, "identity*.json")) {
+		v := f.V
 		t.Run(v.Name, func(t *testing.T) {
 			got := compute(t, v)
 			got.Comment = v.Comment
@@ -149,9 +131,6 @@ func TestVectors(t *testing.T) {
 				checkIdentityVector(t, v)
 			}
 		})
-	}
-	if n == 0 {
-		t.Fatalf("no vectors in %s", vectorDir)
 	}
 }
 

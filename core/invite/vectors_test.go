@@ -3,10 +3,9 @@ package invite_test
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
-	"os"
+	"github.com/ephemera-im/ephemera/internal/testvec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -139,29 +138,12 @@ func generate(t *testing.T) []vector {
 func TestVectors(t *testing.T) {
 	if *update {
 		for _, v := range generate(t) {
-			out, err := json.MarshalIndent(v, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(vectorDir, v.Name+".json"), append(out, '\n'), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			testvec.Write(t, filepath.Join(vectorDir, v.Name+".json"), v)
 		}
-	}
-	files, err := filepath.Glob(filepath.Join(vectorDir, "invite*.json"))
-	if err != nil {
-		t.Fatal(err)
 	}
 	var nValid, nInvalid int
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v vector
-		if err := json.Unmarshal(data, &v); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for _, f := range testvec.Load[vector](t, filepath.Join(vectorDir, "invite*.json")) {
+		v := f.V
 		t.Run(v.Name, func(t *testing.T) {
 			now := time.Unix(v.Now, 0)
 			if !v.Valid {

@@ -3,9 +3,9 @@ package message
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/ephemera-im/ephemera/internal/testvec"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,31 +148,14 @@ func genVectors(t *testing.T) []vector {
 }
 
 func TestVectors(t *testing.T) {
+	pattern := filepath.Join(vectorDir, "message-*.json")
 	if *update {
-		old, _ := filepath.Glob(filepath.Join(vectorDir, "message-*.json"))
-		for _, f := range old {
-			os.Remove(f)
-		}
-		if err := os.MkdirAll(vectorDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		testvec.RemoveAll(t, pattern)
 		for _, v := range genVectors(t) {
-			b, err := json.MarshalIndent(v, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(vectorDir, "message-"+v.Name+".json"), append(b, '\n'), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			testvec.Write(t, filepath.Join(vectorDir, "message-"+v.Name+".json"), v)
 		}
 	}
-	files, err := filepath.Glob(filepath.Join(vectorDir, "message-*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no vectors in testdata/e2e/message-*.json")
-	}
+	files := testvec.Load[vector](t, pattern)
 	// The files and the generator must agree, so a change to the encoding
 	// cannot pass with stale vectors (rerun with -update after a deliberate
 	// change).
@@ -181,24 +164,13 @@ func TestVectors(t *testing.T) {
 		t.Errorf("%d vector files, generator makes %d; run go test -run TestVectors -update", len(files), len(gen))
 	}
 	for _, v := range gen {
-		want, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
 		got, err := os.ReadFile(filepath.Join(vectorDir, "message-"+v.Name+".json"))
-		if err != nil || !bytes.Equal(got, append(want, '\n')) {
+		if err != nil || !bytes.Equal(got, testvec.Encode(t, v)) {
 			t.Errorf("message-%s.json differs from the generator (%v); run go test -run TestVectors -update", v.Name, err)
 		}
 	}
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v vector
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+		v := f.V
 		t.Run(v.Name, func(t *testing.T) {
 			enc := unhex(t, v.Encoding)
 			got, err := Unmarshal(enc)

@@ -3,9 +3,8 @@ package session
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
-	"os"
+	"github.com/ephemera-im/ephemera/internal/testvec"
 	"path/filepath"
 	"testing"
 	"testing/cryptotest"
@@ -136,34 +135,13 @@ func TestVectors(t *testing.T) {
 			t.Run("generate/"+c.name, func(t *testing.T) {
 				cryptotest.SetGlobalRandom(t, uint64(c.seed))
 				v := generateVector(t, c.name, c.entry, c.comment, c.seed)
-				out, err := json.MarshalIndent(v, "", "  ")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(vectorDir, c.name+".json"), append(out, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
+				testvec.Write(t, filepath.Join(vectorDir, c.name+".json"), v)
 			})
 		}
 	}
-	files, err := filepath.Glob(filepath.Join(vectorDir, "session-*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no session vectors in testdata/e2e (run with -update)")
-	}
-	for _, f := range files {
-		name := filepath.Base(f)
+	for _, f := range testvec.Load[sessionVector](t, filepath.Join(vectorDir, "session-*.json")) {
+		name, v := filepath.Base(f.Path), f.V
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v sessionVector
-			if err := json.Unmarshal(data, &v); err != nil {
-				t.Fatal(err)
-			}
 			if len(v.Messages) == 0 {
 				t.Fatal("vector has no messages")
 			}
@@ -171,8 +149,7 @@ func TestVectors(t *testing.T) {
 			// Regenerate from the seeds: every byte must match.
 			cryptotest.SetGlobalRandom(t, v.RandSeed)
 			got := generateVector(t, v.Name, v.Entry, v.Comment, v.Seed)
-			gotJSON, _ := json.MarshalIndent(got, "", "  ")
-			if !bytes.Equal(append(gotJSON, '\n'), data) {
+			if !bytes.Equal(testvec.Encode(t, got), f.Raw) {
 				t.Fatalf("regenerated vector differs from %s (run with -update after a deliberate format change)", name)
 			}
 		})
