@@ -30,9 +30,10 @@
 // Performance on the 2-core dev machine, in the relay's steady state
 // (BenchmarkRelaySteadyState: 1000 goroutines each Append a 1 KiB
 // envelope to a random one of 1000 mailboxes, Fetch it, Delete it; fsync
-// on). Six alternating runs of the DB.Batch version (before: the same
-// benchmark file on the previous, DB.Batch code) and this one, while other builds kept the load average at 8-11, so absolute figures
-// varied 2-3x between runs:
+// on). Six alternating runs of the DB.Batch version (before) and this one,
+// while other builds kept the load average at 8-11, so absolute figures
+// varied 2-3x between runs. Options.UseDBBatch keeps the DB.Batch path, so
+// the comparison reruns in one go (BenchmarkRelaySteadyStateDBBatch):
 //
 //	go test -run '^$' -bench 'RelaySteadyState|AppendSerial' -benchtime 20000x -count 6 ./net/store/boltstore
 //
