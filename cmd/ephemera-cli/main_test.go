@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"reflect"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"ephemera-cli": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the txtar scripts in testdata/script as a user would
+// run the binary.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
+}
+
+func TestParseInterspersed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		pos  []string
+		json bool
+		exp  string
+	}{
+		{"flags first", []string{"--json", "--expire", "30s", "Bob", "hi"}, []string{"Bob", "hi"}, true, "30s"},
+		{"flags last", []string{"Bob", "hi", "--expire", "30s", "--json"}, []string{"Bob", "hi"}, true, "30s"},
+		{"flags between", []string{"Bob", "--expire=1m", "hi"}, []string{"Bob", "hi"}, false, "1m"},
+		{"double dash", []string{"Bob", "--", "--json", "-x"}, []string{"Bob", "--json", "-x"}, false, ""},
+		{"none", nil, nil, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			js := fs.Bool("json", false, "")
+			exp := fs.String("expire", "", "")
+			pos, err := parseInterspersed(fs, tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(pos, tc.pos) || *js != tc.json || *exp != tc.exp {
+				t.Errorf("got pos=%q json=%v expire=%q, want pos=%q json=%v expire=%q", pos, *js, *exp, tc.pos, tc.json, tc.exp)
+			}
+		})
+	}
+}
