@@ -1,0 +1,76 @@
+package vault
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// ErrExpiryRemoved: UpdateMessage was asked to make a message that can
+// expire into one that cannot. Its key stays in a key slot until it
+// expires or is deleted; a message never becomes permanent again.
+var ErrExpiryRemoved = errors.New("vault: cannot remove a message's expiry")
+
+// UpdateMessage replaces the Body, Time, Expires and BurnOnRead of message
+// m.Seq of m.Conversation (delivery states, the start of a burn-on-read
+// countdown). The message keeps its sequence number and its key slot; a
+// message that could not expire and now can is moved under a fresh slot,
+// and its expiry index entry follows Expires. ErrNotFound if the message
+// is gone or past its expiry; ErrExpiryRemoved if m would no longer expire
+// while the stored message does.
+func (t *Tx) UpdateMessage(m Message) error {
+	if !t.writable {
+		return ErrReadOnly
+	}
+	old, slot, err := t.message(m.Conversation, m.Seq)
+	if err != nil {
+		return fmt.Errorf("vault: update message: %w", err)
+	}
+	if !old.Expires.IsZero() && !old.Expires.After(t.v.now()) {
+		return fmt.Errorf("vault: update message: %w (expired)", ErrNotFound)
+	}
+	if old.canExpire() && !m.canExpire() {
+		return ErrExpiryRemoved
+	}
+	if !m.canExpire() {
+		rec := msgRecord{Payload: m.encode()}
+		return t.put(bucketRecords, tMessage, m.Conversation, m.Seq, rec.encode())
+	}
+	var key []byte
+	if slot >= 0 {
+		key, err = t.v.ks.Get(uint32(slot))
+	} else {
+		if t.v.shredPending.Load() {
+			return fmt.Errorf("vault: update message: %w", errShredPending)
+		}
+		var s uint32
+		s, key, err = t.v.ks.Alloc()
+		if err == nil {
+			t.allocs = append(t.allocs, s)
+			slot = int64(s)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("vault: update message: %w", err)
+	}
+	defer clear(key)
+	k := bytes.Clone(t.key(tMessage, m.Conversation, m.Seq))
+	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode())}
+	if err := t.tx.Bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
+		return err
+	}
+	x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires, Slot: uint32(slot)}
+	if err := t.put(bucketExpiry, tExpiry, m.Conversation, m.Seq, x.encode()); err != nil {
+		return err
+	}
+	if n := timeToNanos(m.Expires); n != 0 && (t.minDue == 0 || n < t.minDue) {
+		t.minDue = n
+	}
+	return nil
+}
+
+// UpdateMessage replaces a stored message's contents and expiry; see
+// Tx.UpdateMessage.
+func (v *Vault) UpdateMessage(m Message) error {
+	return v.Update(func(t *Tx) error { return t.UpdateMessage(m) })
+}
