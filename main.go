@@ -3,6 +3,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,16 +14,22 @@ import (
 
 	"github.com/ephemera-im/ephemera/core/messenger"
 	"github.com/ephemera-im/ephemera/gui"
+	"github.com/ephemera-im/ephemera/internal/version"
 )
 
 func main() {
 	relay := flag.String("relay", os.Getenv("EPHEMERA_RELAY_URL"), "relay URL (wss://…); empty starts a local relay (env EPHEMERA_RELAY_URL)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Line("ephemera"))
+		return
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	a := app.NewWithID("im.ephemera.app")
 	a.SetIcon(gui.Icon)
-	m, err := messenger.New(messenger.Options{RelayURL: *relay, DataDir: a.Storage().RootURI().Path(), Logger: log})
+	m, err := messenger.NewRelayLink(messenger.RelayLinkOptions{RelayURL: *relay, DataDir: a.Storage().RootURI().Path(), Logger: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 var Icon fyne.Resource = fyne.NewStaticResource("icon.png", assets.Icon)
 
 // Service is what the main window needs from the messenger;
-// *messenger.Messenger implements it.
+// *messenger.RelayLink implements it.
 type Service interface {
 	RelayURL() string
 	OnEvent(func(messenger.Event))

@@ -1,159 +1,546 @@
-// Package messenger is the service that Ephemera's front ends drive: the
-// desktop GUI and the headless CLI are two clients of it, and anything one
-// can do the other can.
-//
-// For now it only keeps the connection to one relay: either the relay at
-// Options.RelayURL, or, when that is empty, a relay embedded in the process
-// and listening on 127.0.0.1 (package net/relay/embedded), so the app works
-// on its own out of the box. What happens is reported as events (see Event)
-// to the callback set with OnEvent. Contacts, conversations, the outbox and
-// timers will come here as the core grows.
-//
-// The package imports nothing from Fyne and builds with CGO_ENABLED=0.
 package messenger
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"golang.org/x/net/proxy"
+
+	"github.com/ephemera-im/ephemera/core/identity"
+	"github.com/ephemera-im/ephemera/core/session"
+	"github.com/ephemera-im/ephemera/net/relay/embedded"
 	"github.com/ephemera-im/ephemera/net/relayclient"
+	"github.com/ephemera-im/ephemera/net/wire"
 	"github.com/ephemera-im/ephemera/net/wsconn"
+	"github.com/ephemera-im/ephemera/storage/vault"
 )
 
-// Options configures a Messenger.
-type Options struct {
-	// RelayURL is the relay to use (wss://, or ws:// to a loopback
-	// address). Empty starts a relay embedded in the process.
-	RelayURL string
-	// DataDir is where the messenger keeps its files; the embedded relay
-	// stores its mailboxes under DataDir/relay. Required when RelayURL is
-	// empty.
-	DataDir string
-	// Logger receives connection events. Nil discards them.
+// Errors returned by the messenger; test with errors.Is.
+var (
+	ErrWrongPassphrase = vault.ErrWrongPassphrase
+	ErrNoProfile       = errors.New("messenger: no profile in this folder")
+	ErrProfileExists   = errors.New("messenger: a profile already exists in this folder")
+	ErrUnknownContact  = errors.New("messenger: unknown contact")
+	ErrAmbiguous       = errors.New("messenger: more than one contact has that name")
+	ErrBadInvite       = errors.New("messenger: bad invite")
+	ErrBlocked         = errors.New("messenger: contact is blocked")
+	ErrKeyChanged      = errors.New("messenger: the contact's identity key changed; accept the new safety number first")
+	ErrNotAnswered     = errors.New("messenger: the contact has not answered the invite yet")
+	ErrUnknownMessage  = errors.New("messenger: unknown message")
+	ErrClosed          = errors.New("messenger: closed")
+)
+
+// Config opens or creates a profile.
+type Config struct {
+	// Dir is the profile's folder; DefaultDir() is the usual choice.
+	Dir string
+	// Passphrase unlocks the vault. The messenger does not keep it.
+	Passphrase []byte
+	// Pseudonym and RelayURL are for Create: the name contacts see and
+	// the relay where this profile's mailboxes live (wss://, or ws:// to
+	// loopback). An empty RelayURL runs a relay embedded in the process
+	// (for trying Ephemera out on one machine).
+	Pseudonym string
+	RelayURL  string
+	// SOCKS5 is the address (host:port) of a SOCKS5 proxy, such as Tor's
+	// 127.0.0.1:9050, through which every relay connection goes.
+	SOCKS5 string
+	// IsolateMailboxes opens one relay connection per contact mailbox, so
+	// a relay cannot link a user's contacts by their connection.
+	IsolateMailboxes bool
+	// Now and Rand replace the clock and the randomness; nil means the
+	// real ones. Tests inject a clock to check expiry.
+	Now  func() time.Time
+	Rand io.Reader
+	// ExpiryInterval is how often expiry runs while open (default 1 s).
+	ExpiryInterval time.Duration
+	// Logger receives diagnostics, never contents or mailbox ids.
 	Logger *slog.Logger
+	// InsecureTestKDF and NoSync are for tests: cheap passphrase
+	// stretching and no fsync. Never set them in a real program.
+	InsecureTestKDF bool
+	NoSync          bool
+	// TLSConfig, if set, is used for wss:// relays (tests pass one that
+	// trusts their own certificate authority).
+	HTTPClient *http.Client
 }
 
-// Messenger is the core service of one Ephemera user. It is safe for
-// concurrent use. Make one with New; the zero value is not usable.
-type Messenger struct {
-	log      *slog.Logger
-	relayURL string
-	embedded io.Closer // the embedded relay, nil when using a remote one
-	client   *relayclient.Client
-	events   *dispatcher
-
-	startOnce sync.Once
-	closeOnce sync.Once
-	closeErr  error
-
-	mu    sync.Mutex
-	state ConnState
-}
-
-// New checks opts, starts the embedded relay when opts.RelayURL is empty,
-// and returns a Messenger that connects once Start is called. RelayURL is
-// known as soon as New returns.
-func New(opts Options) (*Messenger, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	m := &Messenger{log: log}
-
-	url := opts.RelayURL
-	if url == "" {
-		if opts.DataDir == "" {
-			return nil, errors.New("messenger: Options.DataDir is required for the embedded relay")
-		}
-		r, u, err := startEmbedded(context.Background(), filepath.Join(opts.DataDir, "relay"), log)
+// DefaultDir returns the default profile folder of this operating system:
+// %AppData%\Ephemera on Windows, ~/Library/Application Support/Ephemera
+// on macOS, $XDG_DATA_HOME/ephemera (~/.local/share/ephemera) elsewhere.
+func DefaultDir() (string, error) {
+	switch runtime.GOOS {
+	case "windows", "darwin", "ios":
+		d, err := os.UserConfigDir()
 		if err != nil {
-			return nil, fmt.Errorf("messenger: start embedded relay: %w", err)
+			return "", err
 		}
-		m.embedded, url = r, u
-		log.Info("embedded relay started", "url", url)
+		return filepath.Join(d, "Ephemera"), nil
 	}
-	client, err := m.newClient(url)
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "ephemera"), nil
+	}
+	home, err := os.UserHomeDir()
 	if err != nil {
-		if m.embedded != nil {
-			m.embedded.Close()
-		}
-		return nil, fmt.Errorf("messenger: relay %q: %w", url, err)
+		return "", err
 	}
-	m.client = client
-	m.events = newDispatcher()
-	return m, nil
+	return filepath.Join(home, ".local", "share", "ephemera"), nil
 }
 
-func (m *Messenger) newClient(url string) (*relayclient.Client, error) {
-	url, err := wsconn.NormalizeURL(url)
+// Messenger is one open profile: its vault, identity, contacts, sessions,
+// relay connections, outbox and timers. It is safe for concurrent use.
+// Make one with Create or Open, and Close it to lock the profile.
+type Messenger struct {
+	cfg  Config
+	log  *slog.Logger
+	v    *vault.Vault
+	id   *identity.Identity
+	keys session.Identity
+	now  func() time.Time
+	rand io.Reader
+	hub  hub
+
+	embedded    *embedded.Relay
+	embeddedURL string // the URL this profile's embedded relay had before, as stored
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu serialises everything that changes ratchet or prekey state, so
+	// the vault's copy is always the one in use.
+	mu      sync.Mutex
+	prof    profileRec
+	prekeys *session.PrekeyStore
+	owners  map[wire.MailboxID]string // our mailbox → contact id, or "invite:"+id
+	// hold names contacts whose mailbox is not registered yet: nothing
+	// goes to them until it is, since their answer would name it.
+	hold sync.Map
+
+	relayMu sync.Mutex
+	relays  map[string]*relayConn
+
+	outboxWake   chan struct{}
+	lastActivity atomic.Int64 // unix nanos of the last delivery handled
+	pending      atomic.Int64 // registrations and sends in progress
+	closed       atomic.Bool
+	closeOnce    sync.Once
+	xfers        transfers
+}
+
+func (cfg *Config) defaults() {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ExpiryInterval <= 0 {
+		cfg.ExpiryInterval = time.Second
+	}
+}
+
+func (cfg *Config) vaultOptions(m *Messenger) vault.Options {
+	return vault.Options{
+		InsecureTestKDF: cfg.InsecureTestKDF, NoSync: cfg.NoSync, Now: cfg.Now,
+		ExpiryInterval: cfg.ExpiryInterval,
+		OnExpire: func(expired []vault.Message, err error) {
+			if m != nil {
+				m.onExpired(expired, err)
+			}
+		},
+		CompactEvery: 1000,
+	}
+}
+
+// Create makes a new profile in cfg.Dir (which must hold none): a vault
+// under cfg.Passphrase, a fresh identity called cfg.Pseudonym, and prekeys.
+// It then opens it, as Open does.
+func Create(cfg Config) (*Messenger, error) {
+	cfg.defaults()
+	name, err := identity.ValidatePseudonym(cfg.Pseudonym)
+	if err != nil {
+		return nil, fmt.Errorf("messenger: %w", err)
+	}
+	relayURL := cfg.RelayURL
+	if relayURL != "" {
+		if relayURL, err = wsconn.NormalizeURL(relayURL); err != nil {
+			return nil, fmt.Errorf("messenger: relay: %w", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Dir, vault.HeaderFile)); err == nil {
+		return nil, ErrProfileExists
+	}
+	m := &Messenger{}
+	v, err := vault.Create(cfg.Dir, cfg.Passphrase, cfg.vaultOptions(m))
+	if errors.Is(err, vault.ErrExists) {
+		return nil, ErrProfileExists
+	}
 	if err != nil {
 		return nil, err
 	}
-	m.relayURL = url
-	cfg := relayclient.Config{URL: url, OnState: m.onRelayState}
-	// The messenger logs every state change itself; the client's own
-	// lines, which repeat them with more detail, only in debug logs.
-	if m.log.Enabled(context.Background(), slog.LevelDebug) {
-		cfg.Logger = m.log.With("component", "relayclient")
+	id, err := identity.Generate(cfg.Rand, name)
+	if err != nil {
+		v.Close()
+		return nil, err
 	}
-	return relayclient.New(cfg)
+	keys := session.Identity{Signing: id.SigningKey(), DH: id.DHKey()}
+	store, _, err := session.NewPrekeys(keys, cfg.Rand, cfg.Now(), 0)
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	idb, err := id.MarshalBinary()
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	pkb, err := store.MarshalBinary()
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	prof := profileRec{Version: 1, Pseudonym: name, RelayURL: relayURL, Created: cfg.Now().UTC(),
+		Settings: Settings{LinkPreviews: true}}
+	err = v.Update(func(t *vault.Tx) error {
+		if err := t.PutIdentity(recIdentity, idb); err != nil {
+			return err
+		}
+		if err := t.PutIdentity(recPrekeys, pkb); err != nil {
+			return err
+		}
+		return t.PutProfile(mustJSON(prof))
+	})
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	return m.start(cfg, v)
 }
 
-// OnEvent sets the function that receives the messenger's events. Set it
-// before Start to see every event. Events come one at a time, in order, from
-// a goroutine of the messenger's own (never the caller's), so a GUI must
-// hand them to its UI goroutine. A slow handler delays later events but
-// never the network. The handler must not call Close. Nil stops delivery.
-func (m *Messenger) OnEvent(f func(Event)) { m.events.setHandler(f) }
-
-// Start connects to the relay in the background; the connection is kept up
-// and re-established with backoff until Close. Calls after the first do
-// nothing.
-func (m *Messenger) Start() {
-	m.startOnce.Do(m.client.Start)
+// Open unlocks the profile in cfg.Dir. A wrong passphrase is
+// ErrWrongPassphrase; a folder without a profile ErrNoProfile. Before it
+// returns, what expired while the profile was closed is gone.
+func Open(cfg Config) (*Messenger, error) {
+	cfg.defaults()
+	if _, err := os.Stat(filepath.Join(cfg.Dir, vault.HeaderFile)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoProfile, cfg.Dir)
+	}
+	m := &Messenger{}
+	v, err := vault.Open(cfg.Dir, cfg.Passphrase, cfg.vaultOptions(m))
+	if err != nil {
+		return nil, err
+	}
+	return m.start(cfg, v)
 }
 
-// Close disconnects, stops the embedded relay if there is one, delivers
-// the events still pending (the last is ConnectionChanged{State:
-// StateClosed}) and returns. It is idempotent.
+// start loads the profile from an open vault and connects.
+func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) {
+	m.cfg, m.v, m.log, m.now, m.rand = cfg, v, cfg.Logger, cfg.Now, cfg.Rand
+	m.owners = map[wire.MailboxID]string{}
+	m.relays = map[string]*relayConn{}
+	m.outboxWake = make(chan struct{}, 1)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			m.cancel()
+			if m.embedded != nil {
+				m.embedded.Close()
+			}
+			v.Close()
+		}
+	}()
+	if m.prof, err = getJSON[profileRec](v.Profile()); err != nil {
+		return nil, fmt.Errorf("messenger: profile: %w", err)
+	}
+	idb, err := v.Identity(recIdentity)
+	if err != nil {
+		return nil, fmt.Errorf("messenger: identity: %w", err)
+	}
+	if m.id, err = identity.ParsePrivate(idb); err != nil {
+		return nil, fmt.Errorf("messenger: identity: %w", err)
+	}
+	m.keys = session.Identity{Signing: m.id.SigningKey(), DH: m.id.DHKey()}
+	pkb, err := v.Identity(recPrekeys)
+	if err != nil {
+		return nil, fmt.Errorf("messenger: prekeys: %w", err)
+	}
+	m.prekeys = new(session.PrekeyStore)
+	if err := m.prekeys.UnmarshalBinary(pkb); err != nil {
+		return nil, fmt.Errorf("messenger: prekeys: %w", err)
+	}
+	if m.prof.RelayURL == "" {
+		if err := m.startEmbedded(); err != nil {
+			return nil, err
+		}
+	}
+	// Connect every mailbox we read.
+	contacts, err := m.contactRecs()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range contacts {
+		m.watch(c.Mine, c.ID)
+	}
+	invites, err := m.inviteRecs()
+	if err != nil {
+		return nil, err
+	}
+	for _, inv := range invites {
+		if inv.Expires.After(m.now()) {
+			m.watch(inv.Mailbox, "invite:"+inv.ID)
+		}
+	}
+	m.wg.Add(1)
+	go m.sendLoop()
+	m.wg.Add(1)
+	go m.transferLoop()
+	return m, nil
+}
+
+// startEmbedded runs the profile's own relay in Dir/relay, on the address
+// it had before when that is free.
+func (m *Messenger) startEmbedded() error {
+	addr := ""
+	if u, err := url.Parse(m.prof.EmbeddedURL); err == nil && m.prof.EmbeddedURL != "" {
+		addr = u.Host
+	}
+	r, err := embedded.Start(m.ctx, embedded.Options{DataDir: filepath.Join(m.cfg.Dir, "relay"), Addr: addr,
+		Logger: m.log.With("component", "relay")})
+	if err != nil {
+		return fmt.Errorf("messenger: embedded relay: %w", err)
+	}
+	m.embedded = r
+	if m.prof.EmbeddedURL == "" {
+		m.prof.EmbeddedURL = r.URL()
+		return m.v.PutProfile(mustJSON(m.prof))
+	}
+	return nil
+}
+
+// relayURL returns the URL new mailboxes of this profile go to.
+func (m *Messenger) relayURL() string {
+	if m.prof.RelayURL != "" {
+		return m.prof.RelayURL
+	}
+	return m.embedded.URL()
+}
+
+// RelayURL returns the relay where this profile's new mailboxes go.
+func (m *Messenger) RelayURL() string { return m.relayURL() }
+
+// Pseudonym returns the profile's pseudonym.
+func (m *Messenger) Pseudonym() string { return m.id.Pseudonym() }
+
+// Close stops every connection and timer, locks the vault (wiping its
+// keys) and ends every subscription. It is idempotent.
 func (m *Messenger) Close() error {
+	var err error
 	m.closeOnce.Do(func() {
-		err := m.client.Close()
+		m.closed.Store(true)
+		m.cancel()
+		m.relayMu.Lock()
+		conns := m.relays
+		m.relays = map[string]*relayConn{}
+		m.relayMu.Unlock()
+		for _, rc := range conns {
+			rc.client.Close()
+		}
+		m.wg.Wait()
 		if m.embedded != nil {
 			err = errors.Join(err, m.embedded.Close())
 		}
-		m.events.close()
-		m.closeErr = err
+		err = errors.Join(err, m.v.Close())
+		m.hub.closeAll()
 	})
-	return m.closeErr
+	return err
 }
 
-// RelayURL returns the URL of the relay the messenger uses, normalised
-// (for the embedded relay, its loopback address).
-func (m *Messenger) RelayURL() string { return m.relayURL }
+// Subscribe returns a stream of events with a queue of buf events (0 for
+// the default, 256). Events are never blocked on: if the subscriber falls
+// behind, events are dropped and it receives EventsDropped, after which
+// it should reload what it shows.
+func (m *Messenger) Subscribe(buf int) *Subscription { return m.hub.subscribe(buf) }
 
-// State returns the relay connection's state now.
-func (m *Messenger) State() ConnState {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.state
+// ChangePassphrase rewraps the vault's master key under a new passphrase.
+func (m *Messenger) ChangePassphrase(old, new []byte) error {
+	return m.v.ChangePassphrase(old, new)
 }
 
-// onRelayState runs on the relay client's goroutine: it must return quickly.
-func (m *Messenger) onRelayState(s relayclient.State, err error) {
-	st := connState(s)
-	m.mu.Lock()
-	m.state = st
-	m.mu.Unlock()
-	if err != nil {
-		m.log.Warn("relay connection", "state", st.String(), "url", m.relayURL, "err", err)
-	} else {
-		m.log.Info("relay connection", "state", st.String(), "url", m.relayURL)
+// relayConn is one connection to a relay.
+type relayConn struct {
+	url    string
+	client *relayclient.Client
+}
+
+// connKey says which connection a mailbox or a send uses: one per relay,
+// or one per contact with IsolateMailboxes.
+func (m *Messenger) connKey(url, owner string) string {
+	if m.cfg.IsolateMailboxes && owner != "" {
+		return url + "#" + owner
 	}
-	m.events.post(ConnectionChanged{State: st, Err: err})
+	return url
+}
+
+// conn returns the connection for key, dialling it if needed.
+func (m *Messenger) conn(url, owner string) (*relayConn, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	key := m.connKey(url, owner)
+	m.relayMu.Lock()
+	defer m.relayMu.Unlock()
+	if rc := m.relays[key]; rc != nil {
+		return rc, nil
+	}
+	cfg := relayclient.Config{URL: url, Rand: m.rand}
+	if m.log.Enabled(context.Background(), slog.LevelDebug) {
+		cfg.Logger = m.log.With("component", "relayclient")
+	}
+	hc, err := m.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	cfg.HTTPClient = hc
+	rc := &relayConn{url: url}
+	cfg.OnState = func(s relayclient.State, err error) {
+		m.hub.post(RelayChanged{Relay: url, State: connState(s), Err: err})
+	}
+	c, err := relayclient.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("messenger: relay %q: %w", url, err)
+	}
+	rc.client = c
+	m.relays[key] = rc
+	c.Start()
+	m.wg.Add(1)
+	go m.receiveLoop(rc)
+	return rc, nil
+}
+
+// httpClient is the WebSocket handshake's client: direct, or through the
+// SOCKS5 proxy. Proxy environment variables are never used.
+func (m *Messenger) httpClient() (*http.Client, error) {
+	if m.cfg.HTTPClient != nil && m.cfg.SOCKS5 == "" {
+		return m.cfg.HTTPClient, nil
+	}
+	if m.cfg.SOCKS5 == "" {
+		return nil, nil
+	}
+	d, err := proxy.SOCKS5("tcp", m.cfg.SOCKS5, nil, &net.Dialer{Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("messenger: SOCKS5 proxy: %w", err)
+	}
+	cd, ok := d.(proxy.ContextDialer)
+	if !ok {
+		return nil, errors.New("messenger: SOCKS5 dialer cannot take a context")
+	}
+	tr := &http.Transport{Proxy: nil, DialContext: cd.DialContext, ForceAttemptHTTP2: false}
+	if m.cfg.HTTPClient != nil {
+		if t, ok := m.cfg.HTTPClient.Transport.(*http.Transport); ok {
+			tr.TLSClientConfig = t.TLSClientConfig
+		}
+	}
+	return &http.Client{Transport: tr}, nil
+}
+
+// watch registers one of our mailboxes on its relay and routes its
+// envelopes to owner.
+func (m *Messenger) watch(mb ownMailbox, owner string) {
+	m.mu.Lock()
+	m.owners[mb.ID] = owner
+	m.mu.Unlock()
+	rc, err := m.conn(m.resolve(mb.Relay), owner)
+	if err != nil {
+		m.log.Warn("cannot connect a mailbox", "err", err)
+		return
+	}
+	m.pending.Add(1)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.pending.Add(-1)
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+			err := rc.client.Register(ctx, mb.client())
+			cancel()
+			if err == nil || m.ctx.Err() != nil {
+				if m.hold.LoadAndDelete(owner) {
+					m.wakeOutbox()
+				}
+				return
+			}
+			m.log.Warn("mailbox registration failed; retrying", "err", err)
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-time.After(backoff(attempt)):
+			}
+		}
+	}()
+}
+
+// unwatch stops reading a mailbox.
+func (m *Messenger) unwatch(mb ownMailbox, owner string) {
+	m.mu.Lock()
+	delete(m.owners, mb.ID)
+	m.mu.Unlock()
+	m.relayMu.Lock()
+	rc := m.relays[m.connKey(m.resolve(mb.Relay), owner)]
+	m.relayMu.Unlock()
+	if rc != nil {
+		rc.client.Forget(mb.ID)
+	}
+}
+
+// resolve maps a stored relay URL to the one to dial: our embedded relay
+// may have moved to another port since the URL was stored.
+func (m *Messenger) resolve(u string) string {
+	if m.embedded != nil && u == m.prof.EmbeddedURL && u != "" {
+		return m.embedded.URL()
+	}
+	return u
+}
+
+func backoff(attempt int) time.Duration {
+	d := 250 * time.Millisecond << min(attempt, 8)
+	return min(d, time.Minute)
+}
+
+func tokenHash(t wire.Key32) wire.Key32 { return sha256.Sum256(t[:]) }
+
+// newMailbox makes a fresh mailbox on our relay.
+func (m *Messenger) newMailbox() (ownMailbox, error) {
+	var mb ownMailbox
+	mb.Relay = m.relayURL()
+	if _, err := io.ReadFull(m.rand, mb.ID[:]); err != nil {
+		return mb, err
+	}
+	if _, err := io.ReadFull(m.rand, mb.Token[:]); err != nil {
+		return mb, err
+	}
+	seed := make([]byte, 32)
+	if _, err := io.ReadFull(m.rand, seed); err != nil {
+		return mb, err
+	}
+	mb.Key = ed25519.NewKeyFromSeed(seed)
+	return mb, nil
 }

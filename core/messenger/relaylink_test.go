@@ -11,7 +11,7 @@ import (
 )
 
 // events collects a messenger's events on a channel.
-func events(t *testing.T, m *Messenger) <-chan Event {
+func events(t *testing.T, m *RelayLink) <-chan Event {
 	t.Helper()
 	ch := make(chan Event, 100)
 	m.OnEvent(func(e Event) { ch <- e })
@@ -53,7 +53,7 @@ func freeLoopbackURL(t *testing.T) string {
 }
 
 func TestUnreachableRelayReportsDisconnectedWithError(t *testing.T) {
-	m, err := New(Options{RelayURL: freeLoopbackURL(t)})
+	m, err := NewRelayLink(RelayLinkOptions{RelayURL: freeLoopbackURL(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestUnreachableRelayReportsDisconnectedWithError(t *testing.T) {
 }
 
 func TestRelayURLIsNormalised(t *testing.T) {
-	m, err := New(Options{RelayURL: "ws://127.0.0.1:1"})
+	m, err := NewRelayLink(RelayLinkOptions{RelayURL: "ws://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,20 +88,20 @@ func TestRelayURLIsNormalised(t *testing.T) {
 }
 
 func TestPlainWebSocketToRemoteHostIsRefused(t *testing.T) {
-	_, err := New(Options{RelayURL: "ws://relay.example.org"})
+	_, err := NewRelayLink(RelayLinkOptions{RelayURL: "ws://relay.example.org"})
 	if !errors.Is(err, wsconn.ErrInsecureURL) {
 		t.Errorf("New with ws:// to a remote host: got %v, want ErrInsecureURL", err)
 	}
 }
 
 func TestEmbeddedRelayNeedsDataDir(t *testing.T) {
-	if _, err := New(Options{}); err == nil {
+	if _, err := NewRelayLink(RelayLinkOptions{}); err == nil {
 		t.Error("New without RelayURL or DataDir succeeded, want an error")
 	}
 }
 
 func TestEmbeddedRelayConnects(t *testing.T) {
-	m, err := New(Options{DataDir: t.TempDir()})
+	m, err := NewRelayLink(RelayLinkOptions{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +125,12 @@ func TestEmbeddedRelayConnects(t *testing.T) {
 // Two messengers on one machine: the second embedded relay cannot have the
 // default port and must take another.
 func TestSecondEmbeddedRelayTakesAnotherPort(t *testing.T) {
-	a, err := New(Options{DataDir: t.TempDir()})
+	a, err := NewRelayLink(RelayLinkOptions{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := New(Options{DataDir: t.TempDir()})
+	b, err := NewRelayLink(RelayLinkOptions{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

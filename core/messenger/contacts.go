@@ -1,0 +1,612 @@
+package messenger
+
+import (
+	"context"
+	"crypto/ecdh"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ephemera-im/ephemera/core/identity"
+	"github.com/ephemera-im/ephemera/core/invite"
+	"github.com/ephemera-im/ephemera/core/message"
+	"github.com/ephemera-im/ephemera/core/session"
+	"github.com/ephemera-im/ephemera/net/wire"
+	"github.com/ephemera-im/ephemera/storage/vault"
+)
+
+// Control message types of the messenger, carried in message.Control
+// (types below 16 belong to package message).
+const (
+	// ctlHello introduces a new contact: the initiator's first message,
+	// and the inviter's answer. Data is a hello.
+	ctlHello message.ControlType = 16
+	// ctlMoved tells a contact where we receive from now on. Data is a
+	// hello without bundle.
+	ctlMoved message.ControlType = 17
+)
+
+// hello is what a contact needs to reach us.
+type hello struct {
+	Invite  string         `json:"invite,omitempty"` // the invite answered (initiator only)
+	Bundle  []byte         `json:"bundle,omitempty"` // our identity.Bundle
+	Relay   string         `json:"relay"`
+	Mailbox wire.MailboxID `json:"mailbox"`
+	Token   wire.Key32     `json:"token"`
+}
+
+// adMessage is the associated data of every ratchet message.
+var adMessage = []byte("ephemera message v1")
+
+// InviteOptions are the choices for CreateInvite.
+type InviteOptions struct {
+	// OneTime invites work for one contact only.
+	OneTime bool
+	// Expires is how long the invite is valid; 0 means seven days.
+	Expires time.Duration
+}
+
+// packBundle is what we publish as a mailbox's prekey bundle at the
+// relay: our identity bundle (which holds the envelope key the invite
+// only names by digest) and the signed prekey bundle.
+func packBundle(id, prekey []byte) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(id)))
+	b = append(b, id...)
+	return append(b, prekey...)
+}
+
+func unpackBundle(b []byte) (*identity.Bundle, []byte, error) {
+	if len(b) < 2 || int(binary.BigEndian.Uint16(b)) > len(b)-2 {
+		return nil, nil, fmt.Errorf("%w: published bundle too short", ErrBadInvite)
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	id, err := identity.ParseBundle(b[2 : 2+n])
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadInvite, err)
+	}
+	return id, b[2+n:], nil
+}
+
+// publishPrekeys registers mb at its relay and uploads our bundles and n
+// one-time keys to it. Called with m.mu held.
+func (m *Messenger) publishPrekeys(ctx context.Context, mb ownMailbox, owner string, n int) error {
+	rc, err := m.conn(m.resolve(mb.Relay), owner)
+	if err != nil {
+		return err
+	}
+	if err := rc.client.Register(ctx, mb.client()); err != nil {
+		return fmt.Errorf("messenger: relay %s: %w", mb.Relay, err)
+	}
+	oneTime, err := m.prekeys.AddOneTime(m.keys, m.rand, m.now(), n)
+	if err != nil {
+		return err
+	}
+	b, err := m.prekeys.Bundle(m.keys)
+	if err != nil {
+		return err
+	}
+	bb, err := b.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	lr, err := (&session.PrekeyEntry{LastResort: true, LastResortID: b.LastResort.ID}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	pkb, err := m.prekeys.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	// The private halves are stored before the public ones are published.
+	if err := m.v.PutIdentity(recPrekeys, pkb); err != nil {
+		return err
+	}
+	_, err = rc.client.PutPrekeys(ctx, mb.ID, packBundle(m.id.Bundle().Marshal(), bb), lr, oneTime, true)
+	if err != nil {
+		return fmt.Errorf("messenger: relay %s: %w", mb.Relay, err)
+	}
+	return nil
+}
+
+// CreateInvite makes an invite code (and its QR code) for a new contact.
+// It needs the relay: the invite's mailbox and prekeys are published there.
+func (m *Messenger) CreateInvite(ctx context.Context, opts InviteOptions) (Invite, error) {
+	if opts.Expires <= 0 {
+		opts.Expires = 7 * 24 * time.Hour
+	}
+	mb, err := m.newMailbox()
+	if err != nil {
+		return Invite{}, err
+	}
+	rec := inviteRec{Mailbox: mb, OneTime: opts.OneTime,
+		Expires: m.now().Add(opts.Expires).Truncate(time.Second).UTC()}
+	inv, err := invite.New(m.id, invite.Params{RelayURL: m.resolve(mb.Relay), Mailbox: mb.ID, SendToken: mb.Token,
+		Expires: rec.Expires, OneTime: opts.OneTime}, m.rand)
+	if err != nil {
+		return Invite{}, err
+	}
+	rec.ID = hex.EncodeToString(inv.ID[:])
+	rec.Code = inv.String()
+	owner := "invite:" + rec.ID
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 16
+	if opts.OneTime {
+		n = 1
+	}
+	if err := m.putInvite(rec); err != nil {
+		return Invite{}, err
+	}
+	if err := m.publishPrekeys(ctx, mb, owner, n); err != nil {
+		return Invite{}, err
+	}
+	m.owners[mb.ID] = owner
+	qr, err := inv.QRCodePNG(512)
+	if err != nil {
+		return Invite{}, err
+	}
+	return Invite{ID: rec.ID, Code: rec.Code, QR: qr, OneTime: rec.OneTime, Expires: rec.Expires}, nil
+}
+
+func (m *Messenger) putInvite(rec inviteRec) error {
+	return m.v.Update(func(t *vault.Tx) error {
+		ids, err := getJSON[[]string](t.Setting(setInvites))
+		if err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return err
+		}
+		found := false
+		for _, id := range ids {
+			found = found || id == rec.ID
+		}
+		if !found {
+			ids = append(ids, rec.ID)
+			if err := t.PutSetting(setInvites, mustJSON(ids)); err != nil {
+				return err
+			}
+		}
+		return t.PutSetting(setInvite+rec.ID, mustJSON(rec))
+	})
+}
+
+func (m *Messenger) inviteRecs() ([]inviteRec, error) {
+	var out []inviteRec
+	err := m.v.View(func(t *vault.Tx) error {
+		ids, err := getJSON[[]string](t.Setting(setInvites))
+		if errors.Is(err, vault.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			rec, err := getJSON[inviteRec](t.Setting(setInvite + id))
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AcceptInvite accepts an invite code: it claims a prekey through the
+// inviter's relay, runs the handshake, and sends the first message with
+// our own mailbox for them. The contact is created at once; it is
+// Pending until the inviter's answer arrives.
+func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, error) {
+	inv, err := invite.Parse(strings.TrimSpace(code), m.now())
+	if err != nil {
+		return Contact{}, fmt.Errorf("%w: %v", ErrBadInvite, err)
+	}
+	if ed25519Equal(inv.SigningKey, m.id.SigningPublicKey()) {
+		return Contact{}, fmt.Errorf("%w: this is your own invite", ErrBadInvite)
+	}
+	rc, err := m.conn(inv.RelayURL, "")
+	if err != nil {
+		return Contact{}, err
+	}
+	pk, err := rc.client.ClaimPrekey(ctx, inv.Mailbox)
+	if err != nil {
+		return Contact{}, fmt.Errorf("messenger: claim the inviter's prekey at %s: %w", inv.RelayURL, err)
+	}
+	peerBundle, prekeyBundle, err := unpackBundle(pk.Bundle)
+	if err != nil {
+		return Contact{}, err
+	}
+	if err := inv.MatchBundle(peerBundle); err != nil {
+		return Contact{}, fmt.Errorf("%w: the relay's bundle does not match the invite: %v", ErrBadInvite, err)
+	}
+	dh, err := ecdh.X25519().NewPublicKey(peerBundle.DHKey)
+	if err != nil {
+		return Contact{}, fmt.Errorf("%w: %v", ErrBadInvite, err)
+	}
+	sess, err := session.Initiate(m.keys, session.PublicIdentity{Signing: peerBundle.SigningKey, DH: dh}, prekeyBundle, pk.Key, m.rand)
+	if err != nil {
+		return Contact{}, fmt.Errorf("%w: handshake: %v", ErrBadInvite, err)
+	}
+	mine, err := m.newMailbox()
+	if err != nil {
+		return Contact{}, err
+	}
+	cid, err := randomHex(m.rand, 16)
+	if err != nil {
+		return Contact{}, err
+	}
+	now := m.now().UTC()
+	c := &contactRec{ID: cid, Pseudonym: peerBundle.Pseudonym, Bundle: peerBundle.Marshal(),
+		Theirs: peerMailbox{Relay: inv.RelayURL, ID: inv.Mailbox, Token: inv.SendToken},
+		Mine:   mine, Invite: hex.EncodeToString(inv.ID[:]), Initiator: true,
+		Created: now, Activity: now}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Our mailbox exists, with prekeys for session resets, before anyone
+	// is told about it.
+	if err := m.publishPrekeys(ctx, mine, cid, 4); err != nil {
+		return Contact{}, err
+	}
+	h := hello{Invite: c.Invite, Bundle: m.id.Bundle().Marshal(), Relay: mine.Relay, Mailbox: mine.ID, Token: mine.Token}
+	ctl := &message.Control{Type: ctlHello, Data: mustJSON(h)}
+	err = m.v.Update(func(t *vault.Tx) error {
+		if err := t.PutContact(vault.Contact{ID: c.ID, Data: mustJSON(c)}); err != nil {
+			return err
+		}
+		_, err := m.queueWith(t, c, sess, ctl, message.Expiry{}, nil)
+		return err
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	m.owners[mine.ID] = cid
+	m.wakeOutbox()
+	m.hub.post(ContactChanged{Contact: c.public()})
+	return c.public(), nil
+}
+
+// handleHello processes a hello: from an initiator on one of our invite
+// mailboxes (a new contact), or the inviter's answer to ours. Called
+// inside the delivery's transaction with m.mu held.
+func (m *Messenger) helloContact(t *vault.Tx, inv *inviteRec, sess *session.Session, h hello) (*contactRec, error) {
+	if len(h.Bundle) == 0 {
+		return nil, errors.New("hello without identity")
+	}
+	b, err := identity.ParseBundle(h.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	peer := sess.Peer()
+	if !ed25519Equal(b.SigningKey, peer.Signing) || !bytesEqual(b.DHKey, peer.DH.Bytes()) {
+		return nil, errors.New("hello names another identity than the session's")
+	}
+	if h.Invite != inv.ID {
+		return nil, errors.New("hello for another invite")
+	}
+	if inv.OneTime && inv.Used > 0 {
+		return nil, errors.New("one-time invite already used")
+	}
+	if !inv.Expires.After(m.now()) {
+		return nil, errors.New("invite expired")
+	}
+	mine, err := m.newMailbox()
+	if err != nil {
+		return nil, err
+	}
+	cid, err := randomHex(m.rand, 16)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now().UTC()
+	c := &contactRec{ID: cid, Pseudonym: b.Pseudonym, Bundle: b.Marshal(),
+		Theirs:  peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token},
+		Mine:    mine, Invite: inv.ID, Answered: true, Created: now, Activity: now}
+	inv.Used++
+	if err := t.PutSetting(setInvite+inv.ID, mustJSON(inv)); err != nil {
+		return nil, err
+	}
+	if err := t.PutContact(vault.Contact{ID: c.ID, Data: mustJSON(c)}); err != nil {
+		return nil, err
+	}
+	// Answer with our own mailbox for them.
+	ans := hello{Relay: mine.Relay, Mailbox: mine.ID, Token: mine.Token}
+	if _, err := m.queueWith(t, c, sess, &message.Control{Type: ctlHello, Data: mustJSON(ans)}, message.Expiry{}, nil); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// contactRecs returns every contact record.
+func (m *Messenger) contactRecs() ([]*contactRec, error) {
+	cs, err := m.v.Contacts()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*contactRec, 0, len(cs))
+	for _, c := range cs {
+		var rec contactRec
+		if err := json.Unmarshal(c.Data, &rec); err != nil {
+			return nil, fmt.Errorf("messenger: contact: %w", vault.ErrCorrupt)
+		}
+		out = append(out, &rec)
+	}
+	return out, nil
+}
+
+func contactIn(t *vault.Tx, id string) (*contactRec, error) {
+	c, err := t.Contact(id)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownContact, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec contactRec
+	if err := json.Unmarshal(c.Data, &rec); err != nil {
+		return nil, fmt.Errorf("messenger: contact: %w", vault.ErrCorrupt)
+	}
+	return &rec, nil
+}
+
+func putContact(t *vault.Tx, c *contactRec) error {
+	return t.PutContact(vault.Contact{ID: c.ID, Data: mustJSON(c)})
+}
+
+// Contacts returns every contact, most recently active first.
+func (m *Messenger) Contacts() ([]Contact, error) {
+	recs, err := m.contactRecs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Contact, len(recs))
+	for i, c := range recs {
+		out[i] = c.public()
+	}
+	sortContacts(out)
+	return out, nil
+}
+
+// FindContact resolves a contact named by id, alias or pseudonym.
+func (m *Messenger) FindContact(name string) (Contact, error) {
+	c, err := m.findContact(name)
+	if err != nil {
+		return Contact{}, err
+	}
+	return c.public(), nil
+}
+
+func (m *Messenger) findContact(name string) (*contactRec, error) {
+	recs, err := m.contactRecs()
+	if err != nil {
+		return nil, err
+	}
+	var found []*contactRec
+	for _, c := range recs {
+		if c.ID == name {
+			return c, nil
+		}
+	}
+	for _, c := range recs {
+		if strings.EqualFold(c.name(), name) || strings.EqualFold(c.Pseudonym, name) {
+			found = append(found, c)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownContact, name)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%w: %q; use its id", ErrAmbiguous, name)
+}
+
+// updateContact applies f to a contact in one transaction and reports it.
+func (m *Messenger) updateContact(name string, f func(t *vault.Tx, c *contactRec) error) (Contact, error) {
+	c, err := m.findContact(name)
+	if err != nil {
+		return Contact{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	err = m.v.Update(func(t *vault.Tx) error {
+		c, err = contactIn(t, c.ID)
+		if err != nil {
+			return err
+		}
+		if err := f(t, c); err != nil {
+			return err
+		}
+		return putContact(t, c)
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	m.hub.post(ContactChanged{Contact: c.public()})
+	m.wakeOutbox()
+	return c.public(), nil
+}
+
+// RenameContact sets the name we show for a contact ("" restores their
+// pseudonym).
+func (m *Messenger) RenameContact(name, alias string) (Contact, error) {
+	if alias != "" {
+		a, err := identity.ValidatePseudonym(alias)
+		if err != nil {
+			return Contact{}, fmt.Errorf("messenger: %w", err)
+		}
+		alias = a
+	}
+	return m.updateContact(name, func(_ *vault.Tx, c *contactRec) error { c.Alias = alias; return nil })
+}
+
+// BlockContact blocks (or unblocks) a contact: nothing is sent to them and
+// what they send is dropped.
+func (m *Messenger) BlockContact(name string, blocked bool) (Contact, error) {
+	return m.updateContact(name, func(_ *vault.Tx, c *contactRec) error { c.Blocked = blocked; return nil })
+}
+
+// SetVerified marks a contact's safety number as checked (or not).
+func (m *Messenger) SetVerified(name string, verified bool) (Contact, error) {
+	return m.updateContact(name, func(_ *vault.Tx, c *contactRec) error {
+		if verified && len(c.KeyChanged) > 0 {
+			return ErrKeyChanged
+		}
+		c.Verified = verified
+		return nil
+	})
+}
+
+// AcceptKeyChange accepts a contact's new identity key: sending resumes,
+// and the contact is no longer verified.
+func (m *Messenger) AcceptKeyChange(name string) (Contact, error) {
+	return m.updateContact(name, func(_ *vault.Tx, c *contactRec) error {
+		if len(c.KeyChanged) == 0 {
+			return nil
+		}
+		c.Bundle, c.KeyChanged, c.Verified = c.KeyChanged, nil, false
+		return nil
+	})
+}
+
+// SafetyNumber returns the safety number shared with a contact (digits
+// to compare, and a QR code payload).
+func (m *Messenger) SafetyNumber(name string) (*identity.SafetyNumber, error) {
+	c, err := m.findContact(name)
+	if err != nil {
+		return nil, err
+	}
+	bundle := c.Bundle
+	if len(c.KeyChanged) > 0 {
+		bundle = c.KeyChanged
+	}
+	b, err := identity.ParseBundle(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return m.id.SafetyNumber(b)
+}
+
+// DeleteContact deletes a contact with its session and whole history; its
+// messages' keys are destroyed like expired ones.
+func (m *Messenger) DeleteContact(name string) error {
+	c, err := m.findContact(name)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	err = m.v.Update(func(t *vault.Tx) error {
+		last, err := t.LastSeq(c.ID)
+		if err != nil {
+			return err
+		}
+		for seq := uint64(1); seq <= last; seq++ {
+			msg, err := t.Message(c.ID, seq)
+			if err == nil {
+				ids = append(ids, msg.ID)
+				if err := t.DeleteSetting(setMsgIndex + msg.ID); err != nil {
+					return err
+				}
+			}
+			if err := t.DeleteMessage(c.ID, seq); err != nil {
+				return err
+			}
+		}
+		if err := t.DeleteSession(c.ID); err != nil {
+			return err
+		}
+		outbox, err := t.Outbox()
+		if err != nil {
+			return err
+		}
+		for _, e := range outbox {
+			if e.Contact == c.ID {
+				if err := t.DeleteOutbox(e.Seq); err != nil {
+					return err
+				}
+			}
+		}
+		return t.DeleteContact(c.ID)
+	})
+	if err != nil {
+		return err
+	}
+	delete(m.owners, c.Mine.ID)
+	m.unwatch(c.Mine, c.ID)
+	// Deleted records' keys leave the disk with compaction.
+	if err := m.v.Compact(); err != nil {
+		m.log.Warn("compaction after deleting a contact failed", "err", err)
+	}
+	m.hub.post(MessagesExpired{Conversation: c.ID, IDs: ids})
+	m.hub.post(ContactRemoved{ID: c.ID})
+	return nil
+}
+
+// SetTimer sets a conversation's default disappearing-message timer (0 for
+// off; burn makes new messages burn-on-read with that duration) and tells
+// the contact, whose side shows and applies the change too.
+func (m *Messenger) SetTimer(ctx context.Context, name string, d time.Duration, burn bool) (Contact, error) {
+	if d < 0 || d > message.MaxTimer*time.Second {
+		return Contact{}, fmt.Errorf("messenger: timer %v out of range (0 to one year)", d)
+	}
+	if d > 0 && d < time.Second {
+		d = time.Second
+	}
+	secs := uint32(d / time.Second)
+	if secs == 0 {
+		burn = false
+	}
+	var out Contact
+	var notices []Message
+	_, err := m.updateContact(name, func(t *vault.Tx, c *contactRec) error {
+		notices = notices[:0]
+		if err := c.canSend(); err != nil {
+			return err
+		}
+		c.Timer, c.TimerBurn = secs, burn
+		e := message.Expiry{Timer: secs, BurnOnRead: burn}
+		notice := &noticeRec{Type: "timer", By: "me", Timer: secs, Burn: burn}
+		sess, err := sessionIn(t, c.ID)
+		if err != nil {
+			return err
+		}
+		// The notice disappears like the messages it announces.
+		hist := &msgRec{Kind: KindNotice, Notice: notice, Outgoing: true}
+		pm, err := m.queueWith(t, c, sess, message.TimerChange(e), e, hist)
+		if err != nil {
+			return err
+		}
+		notices = append(notices, *pm)
+		out = c.public()
+		return nil
+	})
+	for _, pm := range notices {
+		m.hub.post(MessageAdded{Message: pm})
+	}
+	return out, err
+}
+
+func (c *contactRec) canSend() error {
+	switch {
+	case c.Blocked:
+		return ErrBlocked
+	case len(c.KeyChanged) > 0:
+		return ErrKeyChanged
+	}
+	return nil
+}
+
+func sessionIn(t *vault.Tx, contact string) (*session.Session, error) {
+	b, err := t.Session(contact)
+	if err != nil {
+		return nil, fmt.Errorf("messenger: session: %w", err)
+	}
+	s := new(session.Session)
+	if err := s.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("messenger: session: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,584 @@
+package messenger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ephemera-im/ephemera/core/media"
+	"github.com/ephemera-im/ephemera/core/message"
+	"github.com/ephemera-im/ephemera/net/wire"
+	"github.com/ephemera-im/ephemera/storage/stream"
+	"github.com/ephemera-im/ephemera/storage/vault"
+)
+
+// Files travel as relay blobs: the sanitized file is stored in our vault
+// (our copy), then encrypted under a fresh key with storage/stream into a
+// file of ciphertext in the profile's transfer folder, uploaded to our
+// relay as a blob (resumed after an interruption), and announced by a file
+// message carrying the blob id, key and SHA-256 of the ciphertext. The
+// receiver downloads the ciphertext into its transfer folder (resuming),
+// checks the hash, decrypts it into its vault and deletes the download.
+// No plaintext is ever written outside the vault, and memory stays flat
+// whatever the file's size.
+
+const (
+	xferDir     = "transfers"
+	setXfers    = "xfers"     // setting: []string of pending transfer ids (message ids)
+	setXferItem = "xfer/item" // setting prefix: xferRec by message id
+)
+
+// xferRec is a pending upload or download, kept until it completes.
+type xferRec struct {
+	MessageID string        `json:"mid"`
+	Contact   string        `json:"contact"`
+	Upload    bool          `json:"upload"`
+	Path      string        `json:"path"` // ciphertext file, relative to the profile folder
+	Key       []byte        `json:"key"`
+	Hash      []byte        `json:"hash"`
+	Size      int64         `json:"size"` // ciphertext bytes
+	BlobID    wire.BlobID   `json:"blob"`
+	Relay     string        `json:"relay"`
+	Owner     string        `json:"owner"` // mailbox hex the upload is charged to
+	TTL       time.Duration `json:"ttl"`
+	Expiry    uint32        `json:"expiry"`
+	Burn      bool          `json:"burn"`
+}
+
+// transfers tracks running transfers.
+type transfers struct {
+	mu      sync.Mutex
+	queue   []string
+	wake    chan struct{}
+	running atomic.Int64
+}
+
+func (x *transfers) idle() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.queue) == 0 && x.running.Load() == 0
+}
+
+func (x *transfers) push(id string) {
+	x.mu.Lock()
+	x.queue = append(x.queue, id)
+	x.mu.Unlock()
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (x *transfers) pop() (string, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.queue) == 0 {
+		return "", false
+	}
+	id := x.queue[0]
+	x.queue = x.queue[1:]
+	x.running.Add(1)
+	return id, true
+}
+
+// FileOptions are the choices for SendFile.
+type FileOptions struct {
+	SendOptions
+	// AsIs sends a file the sanitizer cannot handle unchanged. Without
+	// it, such a file is refused with an error matching
+	// media.ErrUnsupported.
+	AsIs bool
+	// Name replaces the file's name as the contact sees it.
+	Name string
+}
+
+// SendFile sanitizes the file at path, stores it in our vault and sends
+// it to a contact in the background. It returns the message (state
+// queued) and the sanitizer's report of what was removed.
+func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts FileOptions) (Message, media.Report, error) {
+	c, err := m.findContact(contact)
+	if err != nil {
+		return Message{}, media.Report{}, err
+	}
+	if err := c.canSend(); err != nil {
+		return Message{}, media.Report{}, err
+	}
+	exp, err := opts.expiry(c)
+	if err != nil {
+		return Message{}, media.Report{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Message{}, media.Report{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Message{}, media.Report{}, err
+	}
+	if st.IsDir() {
+		return Message{}, media.Report{}, fmt.Errorf("messenger: %s is a folder; send files one by one", path)
+	}
+	// Sanitize straight into the vault.
+	pr, pw := io.Pipe()
+	var rep media.Report
+	var mediaType string
+	go func() {
+		r, err := media.Sanitize(f, st.Size(), pw)
+		rep = r
+		if errors.Is(err, media.ErrUnsupported) && opts.AsIs {
+			_, err = io.Copy(pw, io.NewSectionReader(f, 0, st.Size()))
+		}
+		pw.CloseWithError(err)
+	}()
+	attID, err := m.v.PutAttachment(pr)
+	pr.CloseWithError(err)
+	if err != nil {
+		return Message{}, rep, fmt.Errorf("messenger: %s: %w", path, err)
+	}
+	mediaType = string(rep.Type)
+	if mediaType == "" || rep.Type == media.Unknown {
+		mediaType = "application/octet-stream"
+	}
+	att, err := m.v.OpenAttachment(attID)
+	if err != nil {
+		return Message{}, rep, err
+	}
+	defer att.Close()
+	name := opts.Name
+	if name == "" {
+		name = filepath.Base(path)
+	}
+	if len(name) > message.MaxFileName {
+		name = name[len(name)-message.MaxFileName:]
+	}
+	// Encrypt for the transfer.
+	key := make([]byte, stream.KeySize)
+	if _, err := io.ReadFull(m.rand, key); err != nil {
+		return Message{}, rep, err
+	}
+	id, err := randomHex(m.rand, 16)
+	if err != nil {
+		return Message{}, rep, err
+	}
+	rel := filepath.Join(xferDir, id+".up")
+	h, size, err := m.writeCiphertext(rel, att, key)
+	if err != nil {
+		return Message{}, rep, err
+	}
+	var removed []string
+	for _, it := range rep.Items {
+		removed = append(removed, it.Label)
+	}
+	hist := &msgRec{ID: id, Kind: KindFile, Outgoing: true, File: &FileInfo{Name: name, Size: att.Size(), Type: mediaType,
+		Have: true, Attach: string(attID), Removed: removed}}
+	x := xferRec{MessageID: id, Contact: c.ID, Upload: true, Path: rel, Key: key, Hash: h, Size: size,
+		Relay: c.Mine.Relay, Owner: hex.EncodeToString(c.Mine.ID[:]), Expiry: exp.Timer, Burn: exp.BurnOnRead}
+	if exp.Timer > 0 && !exp.BurnOnRead {
+		x.TTL = time.Duration(exp.Timer) * time.Second
+	}
+	now := m.now().UTC()
+	hist.SentAt, hist.State, hist.Timer, hist.Burn = now, StateQueued, exp.Timer, exp.BurnOnRead
+	vm := vault.Message{Conversation: c.ID, ID: id, Time: now, Body: mustJSON(hist)}
+	if exp.Timer > 0 {
+		vm.Expires = now.Add(time.Duration(exp.Timer) * time.Second)
+	}
+	err = m.v.Update(func(t *vault.Tx) error {
+		vm, err = t.AddMessage(vm)
+		if err != nil {
+			return err
+		}
+		if err := t.PutSetting(setMsgIndex+id, mustJSON(msgIndex{Conversation: c.ID, Seq: vm.Seq})); err != nil {
+			return err
+		}
+		return putXfer(t, x)
+	})
+	if err != nil {
+		os.Remove(filepath.Join(m.cfg.Dir, rel))
+		return Message{}, rep, err
+	}
+	pm := publicMessage(vm, hist)
+	m.hub.post(MessageAdded{Message: pm})
+	m.xfers.push(id)
+	return pm, rep, nil
+}
+
+// writeCiphertext encrypts r under key into the transfer file rel and
+// returns the ciphertext's SHA-256 and size.
+func (m *Messenger) writeCiphertext(rel string, r io.Reader, key []byte) ([]byte, int64, error) {
+	path := filepath.Join(m.cfg.Dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, 0, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, 0, err
+	}
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	sw, err := stream.NewWriter(cw, key)
+	if err == nil {
+		_, err = io.Copy(sw, r)
+		err = errors.Join(err, sw.Close())
+	}
+	err = errors.Join(err, f.Sync(), f.Close())
+	if err != nil {
+		os.Remove(path)
+		return nil, 0, err
+	}
+	return h.Sum(nil), cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func putXfer(t *vault.Tx, x xferRec) error {
+	ids, err := getJSON[[]string](t.Setting(setXfers))
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return err
+	}
+	found := false
+	for _, id := range ids {
+		found = found || id == x.MessageID
+	}
+	if !found {
+		ids = append(ids, x.MessageID)
+		if err := t.PutSetting(setXfers, mustJSON(ids)); err != nil {
+			return err
+		}
+	}
+	return t.PutSetting(setXferItem+x.MessageID, mustJSON(x))
+}
+
+func dropXfer(t *vault.Tx, id string) error {
+	ids, err := getJSON[[]string](t.Setting(setXfers))
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return err
+	}
+	out := ids[:0]
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	if err := t.PutSetting(setXfers, mustJSON(out)); err != nil {
+		return err
+	}
+	return t.DeleteSetting(setXferItem + id)
+}
+
+// autoDownload says whether a file of size bytes is fetched unasked.
+func (m *Messenger) autoDownload(size int64) bool {
+	limit := m.prof.Settings.AutoDownloadLimit
+	if limit == 0 {
+		limit = DefaultAutoDownloadLimit
+	}
+	return limit > 0 && size <= limit
+}
+
+// queueDownload records a download for a received file message and
+// starts it.
+func (m *Messenger) queueDownload(id string) {
+	err := m.v.Update(func(t *vault.Tx) error {
+		vm, rec, err := messageByID(t, id)
+		if err != nil {
+			return err
+		}
+		if rec.File == nil || rec.File.Have {
+			return nil
+		}
+		var blob wire.BlobID
+		b, err := hex.DecodeString(rec.File.BlobID)
+		if err != nil || len(b) != len(blob) {
+			return fmt.Errorf("messenger: bad blob id in message")
+		}
+		copy(blob[:], b)
+		return putXfer(t, xferRec{MessageID: id, Contact: vm.Conversation, Path: filepath.Join(xferDir, id+".down"),
+			Key: rec.File.Key, Hash: rec.File.Hash, BlobID: blob, Relay: rec.File.Relay})
+	})
+	if err != nil {
+		m.log.Warn("cannot queue a download", "err", err)
+		return
+	}
+	m.xfers.push(id)
+}
+
+// Download fetches a received file that was not downloaded automatically.
+func (m *Messenger) Download(id string) error {
+	var have bool
+	err := m.v.View(func(t *vault.Tx) error {
+		_, rec, err := messageByID(t, id)
+		if err != nil {
+			return err
+		}
+		if rec.File == nil {
+			return fmt.Errorf("messenger: message %s is not a file", id)
+		}
+		have = rec.File.Have
+		return nil
+	})
+	if err != nil || have {
+		return err
+	}
+	m.queueDownload(id)
+	return nil
+}
+
+// transferLoop runs uploads and downloads one at a time, resuming those
+// left by an earlier run.
+func (m *Messenger) transferLoop() {
+	defer m.wg.Done()
+	ids, err := getJSON[[]string](m.v.Setting(setXfers))
+	if err == nil {
+		for _, id := range ids {
+			m.xfers.push(id)
+		}
+	}
+	for {
+		id, ok := m.xfers.pop()
+		if !ok {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-m.xfers.wake:
+			}
+			continue
+		}
+		err := m.runTransfer(id)
+		m.xfers.running.Add(-1)
+		if err != nil && m.ctx.Err() == nil {
+			m.log.Warn("transfer failed; will retry", "err", err)
+			time.AfterFunc(5*time.Second, func() { m.xfers.push(id) })
+		}
+	}
+}
+
+func (m *Messenger) runTransfer(id string) error {
+	x, err := getJSON[xferRec](m.v.Setting(setXferItem + id))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if x.Upload {
+		return m.upload(x)
+	}
+	return m.download(x)
+}
+
+func (m *Messenger) progress(id string, upload bool) func(done, total int64) {
+	var th progressThrottle
+	return func(done, total int64) {
+		if th.due(time.Now(), done, total) {
+			m.hub.post(TransferProgress{MessageID: id, Upload: upload, Done: done, Total: total})
+		}
+	}
+}
+
+func (m *Messenger) upload(x xferRec) error {
+	path := filepath.Join(m.cfg.Dir, x.Path)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rc, err := m.conn(m.resolve(x.Relay), x.Contact)
+	if err != nil {
+		return err
+	}
+	var owner wire.MailboxID
+	if b, err := hex.DecodeString(x.Owner); err == nil && len(b) == len(owner) {
+		copy(owner[:], b)
+	}
+	ctx := m.ctx
+	prog := m.progress(x.MessageID, true)
+	if x.BlobID == (wire.BlobID{}) {
+		blob, err := rc.client.UploadBlob(ctx, owner, f, x.Size, x.TTL, prog)
+		if blob != (wire.BlobID{}) && err != nil {
+			x.BlobID = blob
+			m.v.Update(func(t *vault.Tx) error { return putXfer(t, x) })
+		}
+		if err != nil {
+			return err
+		}
+		x.BlobID = blob
+	} else if err := rc.client.ResumeUpload(ctx, owner, x.BlobID, f, x.Size, prog); err != nil {
+		return err
+	}
+	// Uploaded: announce it. The file message is encrypted now, with the
+	// message id our copy already has.
+	m.mu.Lock()
+	var out Message
+	err = m.v.Update(func(t *vault.Tx) error {
+		c, err := contactIn(t, x.Contact)
+		if err != nil {
+			return err
+		}
+		vm, rec, err := messageByID(t, x.MessageID)
+		if err != nil {
+			return err
+		}
+		fm := &message.File{Relay: m.resolve(x.Relay), Size: uint64(rec.File.Size), MediaType: rec.File.Type, Name: rec.File.Name}
+		copy(fm.BlobID[:], x.BlobID[:])
+		copy(fm.Key[:], x.Key)
+		copy(fm.Hash[:], x.Hash)
+		if err := m.queueAs(t, c, fm, message.Expiry{Timer: x.Expiry, BurnOnRead: x.Burn}, x.MessageID); err != nil {
+			return err
+		}
+		out = publicMessage(vm, rec)
+		return dropXfer(t, x.MessageID)
+	})
+	m.mu.Unlock()
+	if errors.Is(err, vault.ErrNotFound) || errors.Is(err, ErrUnknownMessage) || errors.Is(err, ErrUnknownContact) {
+		// The message expired or the contact went meanwhile.
+		m.v.Update(func(t *vault.Tx) error { return dropXfer(t, x.MessageID) })
+		os.Remove(path)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	os.Remove(path)
+	m.wakeOutbox()
+	_ = out
+	return nil
+}
+
+func (m *Messenger) download(x xferRec) error {
+	path := filepath.Join(m.cfg.Dir, x.Path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	have, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	rc, err := m.conn(m.resolve(x.Relay), x.Contact)
+	if err != nil {
+		return err
+	}
+	if _, err := rc.client.DownloadBlob(m.ctx, x.BlobID, f, have, m.progress(x.MessageID, false)); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	// Check the ciphertext, then decrypt it into the vault.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if !bytesEqual(h.Sum(nil), x.Hash) {
+		os.Remove(path)
+		return fmt.Errorf("messenger: downloaded file does not match its hash; fetching it again")
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	sr, err := stream.NewReader(f, x.Key)
+	if err != nil {
+		return err
+	}
+	attID, err := m.v.PutAttachment(sr)
+	if err != nil {
+		return err
+	}
+	var out Message
+	err = m.v.Update(func(t *vault.Tx) error {
+		vm, rec, err := messageByID(t, x.MessageID)
+		if err != nil {
+			return err
+		}
+		rec.File.Have, rec.File.Attach = true, string(attID)
+		vm.Body = mustJSON(rec)
+		if err := t.UpdateMessage(vm); err != nil {
+			return err
+		}
+		out = publicMessage(vm, rec)
+		return dropXfer(t, x.MessageID)
+	})
+	if err != nil {
+		m.v.DeleteAttachment(attID)
+		if errors.Is(err, vault.ErrNotFound) || errors.Is(err, ErrUnknownMessage) {
+			m.v.Update(func(t *vault.Tx) error { return dropXfer(t, x.MessageID) })
+			os.Remove(path)
+			return nil
+		}
+		return err
+	}
+	os.Remove(path)
+	m.hub.post(MessageUpdated{Message: out})
+	return nil
+}
+
+// OpenFile opens the stored contents of a file message for reading.
+func (m *Messenger) OpenFile(id string) (*vault.Attachment, FileInfo, error) {
+	var info FileInfo
+	err := m.v.View(func(t *vault.Tx) error {
+		_, rec, err := messageByID(t, id)
+		if err != nil {
+			return err
+		}
+		if rec.File == nil {
+			return fmt.Errorf("messenger: message %s is not a file", id)
+		}
+		if !rec.File.Have {
+			return fmt.Errorf("messenger: file %s is not downloaded yet", id)
+		}
+		info = *rec.File
+		return nil
+	})
+	if err != nil {
+		return nil, info, err
+	}
+	a, err := m.v.OpenAttachment(vault.AttachmentID(info.Attach))
+	return a, info, err
+}
+
+// SaveFile writes a received (or sent) file to path, which must not
+// exist yet.
+func (m *Messenger) SaveFile(id, path string) error {
+	a, _, err := m.OpenFile(id)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, a); err != nil {
+		out.Close()
+		os.Remove(path)
+		return err
+	}
+	return out.Close()
+}
+
+var _ hash.Hash = sha256.New()

@@ -1,0 +1,628 @@
+package messenger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ephemera-im/ephemera/core/envelope"
+	"github.com/ephemera-im/ephemera/core/identity"
+	"github.com/ephemera-im/ephemera/core/message"
+	"github.com/ephemera-im/ephemera/core/session"
+	"github.com/ephemera-im/ephemera/net/relayclient"
+	"github.com/ephemera-im/ephemera/net/wire"
+	"github.com/ephemera-im/ephemera/storage/vault"
+)
+
+// receiveLoop handles what one relay connection delivers, in batches:
+// every envelope available at once is processed in one vault transaction
+// and acknowledged after it commits, so a crash in between means a
+// redelivery, which is recognised (by the envelope's digest) and dropped.
+func (m *Messenger) receiveLoop(rc *relayConn) {
+	defer m.wg.Done()
+	for d := range rc.client.Deliveries() {
+		batch := []relayclient.Delivery{d}
+	drain:
+		for len(batch) < 128 {
+			select {
+			case d, ok := <-rc.client.Deliveries():
+				if !ok {
+					break drain
+				}
+				batch = append(batch, d)
+			default:
+				break drain
+			}
+		}
+		m.lastActivity.Store(time.Now().UnixNano())
+		m.handleBatch(rc, batch)
+		m.lastActivity.Store(time.Now().UnixNano())
+	}
+}
+
+// received collects a batch's effects, reported after it commits.
+type received struct {
+	events   []Event
+	receipts map[string][]message.ID // contact → ids to acknowledge
+	watch    []*contactRec           // new contacts whose mailboxes to read
+	acks     map[wire.MailboxID][]uint64
+	download []string // message ids of files to fetch
+}
+
+func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
+	m.mu.Lock()
+	var r *received
+	err := m.v.Update(func(t *vault.Tx) error {
+		r = &received{receipts: map[string][]message.ID{}, acks: map[wire.MailboxID][]uint64{}}
+		for _, d := range batch {
+			if err := m.handleDelivery(t, r, d); err != nil {
+				return err
+			}
+			r.acks[d.Mailbox] = append(r.acks[d.Mailbox], d.Seq)
+		}
+		for cid, ids := range r.receipts {
+			c, err := contactIn(t, cid)
+			if err != nil || c.canSend() != nil {
+				continue
+			}
+			for len(ids) > 0 {
+				n := min(len(ids), 256)
+				if _, err := m.queueWith(t, c, nil, message.Receipt(message.ControlDelivered, ids[:n]...), message.Expiry{}, nil); err != nil {
+					return err
+				}
+				ids = ids[n:]
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, c := range r.watch {
+			m.owners[c.Mine.ID] = c.ID
+		}
+	} else if r != nil {
+		for _, c := range r.watch {
+			m.hold.Delete(c.ID)
+		}
+	}
+	m.mu.Unlock()
+	if err != nil {
+		// Nothing was stored and nothing is acknowledged: the relay
+		// delivers the batch again after a reconnect.
+		m.log.Warn("storing received messages failed", "err", err)
+		return
+	}
+	for _, c := range r.watch {
+		m.watch(c.Mine, c.ID)
+	}
+	for mb, seqs := range r.acks {
+		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+		if err := rc.client.Ack(ctx, mb, seqs...); err != nil {
+			m.log.Debug("ack failed; the envelopes will come again", "err", err)
+		}
+		cancel()
+	}
+	if len(r.receipts) > 0 {
+		m.wakeOutbox()
+	}
+	for _, e := range r.events {
+		m.hub.post(e)
+	}
+	for _, id := range r.download {
+		m.queueDownload(id)
+	}
+}
+
+// handleDelivery processes one envelope inside the batch's transaction.
+// Envelopes that cannot be read are dropped (and acknowledged): they are
+// forgeries, duplicates or for a deleted contact. Only vault errors abort.
+func (m *Messenger) handleDelivery(t *vault.Tx, r *received, d relayclient.Delivery) error {
+	digest := sha256.Sum256(d.Envelope)
+	seenKey := setSeenEnv + hex.EncodeToString(digest[:16])
+	if _, err := t.Setting(seenKey); err == nil {
+		return nil // handled before; its ack was lost
+	} else if !errors.Is(err, vault.ErrNotFound) {
+		return err
+	}
+	owner, ok := m.owners[d.Mailbox]
+	if !ok {
+		return nil
+	}
+	ct, err := envelope.Open(m.id.EnvelopeKey(), d.Envelope)
+	if err != nil {
+		m.log.Debug("dropping an envelope that does not open", "err", err)
+		return nil
+	}
+	if err := t.PutSetting(seenKey, []byte{1}); err != nil {
+		return err
+	}
+	if inviteID, ok := strings.CutPrefix(owner, "invite:"); ok {
+		return m.handleInviteEnvelope(t, r, inviteID, ct)
+	}
+	c, err := contactIn(t, owner)
+	if errors.Is(err, ErrUnknownContact) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sess, err := sessionIn(t, c.ID)
+	if err != nil {
+		return err
+	}
+	pt, err := sess.Decrypt(ct, adMessage)
+	if err != nil {
+		// Perhaps a new session: a reset from the contact, started from
+		// the prekeys on our mailbox for them.
+		return m.handleReset(t, r, c, ct)
+	}
+	if err := m.putSession(t, c.ID, sess); err != nil {
+		return err
+	}
+	return m.handlePlaintext(t, r, c, pt)
+}
+
+func (m *Messenger) putSession(t *vault.Tx, id string, s *session.Session) error {
+	b, err := s.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return t.PutSession(id, b)
+}
+
+// handleInviteEnvelope: a first message to one of our invites.
+func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID string, ct []byte) error {
+	inv, err := getJSON[inviteRec](t.Setting(setInvite + inviteID))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// A contact who came through this invite may still write here until
+	// our answer reaches them.
+	contacts, err := t.Contacts()
+	if err != nil {
+		return err
+	}
+	for _, vc := range contacts {
+		var c contactRec
+		if json.Unmarshal(vc.Data, &c) != nil || c.Invite != inviteID || c.Initiator {
+			continue
+		}
+		sess, err := sessionIn(t, c.ID)
+		if err != nil {
+			continue
+		}
+		if pt, err := sess.Decrypt(ct, adMessage); err == nil {
+			if err := m.putSession(t, c.ID, sess); err != nil {
+				return err
+			}
+			return m.handlePlaintext(t, r, &c, pt)
+		}
+	}
+	store, err := clonePrekeys(m.prekeys)
+	if err != nil {
+		return err
+	}
+	sess, pt, err := session.Respond(m.keys, store, ct, adMessage, m.rand)
+	if err != nil {
+		m.log.Debug("dropping a first message that does not decrypt", "err", err)
+		return nil
+	}
+	msg, err := message.Unmarshal(pt)
+	if err != nil {
+		return nil
+	}
+	ctl, ok := msg.Body.(*message.Control)
+	if !ok || ctl.Type != ctlHello {
+		return nil
+	}
+	var h hello
+	if err := json.Unmarshal(ctl.Data, &h); err != nil {
+		return nil
+	}
+	c, err := m.helloContact(t, &inv, sess, h)
+	if err != nil {
+		m.log.Info("refused a contact request", "reason", err)
+		return nil
+	}
+	pkb, err := store.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := t.PutIdentity(recPrekeys, pkb); err != nil {
+		return err
+	}
+	m.prekeys = store // committed with the transaction; on failure the batch is redone
+	m.hold.Store(c.ID, true)
+	r.watch = append(r.watch, c)
+	r.events = append(r.events, ContactChanged{Contact: c.public()})
+	return nil
+}
+
+// handleReset: an envelope on a contact's mailbox that its session cannot
+// read. If it starts a new session from our prekeys, by the same identity
+// it is a reset; by another, the contact's key changed.
+func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ct []byte) error {
+	store, err := clonePrekeys(m.prekeys)
+	if err != nil {
+		return err
+	}
+	sess, pt, err := session.Respond(m.keys, store, ct, adMessage, m.rand)
+	if err != nil {
+		m.log.Debug("dropping a message that does not decrypt")
+		return nil
+	}
+	msg, err := message.Unmarshal(pt)
+	if err != nil {
+		return nil
+	}
+	ctl, ok := msg.Body.(*message.Control)
+	if !ok || ctl.Type != ctlHello {
+		return nil
+	}
+	var h hello
+	if json.Unmarshal(ctl.Data, &h) != nil {
+		return nil
+	}
+	b, err := identity.ParseBundle(h.Bundle)
+	if err != nil {
+		return nil
+	}
+	peer := sess.Peer()
+	if !ed25519Equal(b.SigningKey, peer.Signing) || !bytesEqual(b.DHKey, peer.DH.Bytes()) {
+		return nil
+	}
+	old, err := identity.ParseBundle(c.Bundle)
+	if err != nil {
+		return err
+	}
+	notice := &noticeRec{Type: "reset", By: c.ID}
+	if !old.Equal(b) {
+		if ed25519Equal(old.SigningKey, b.SigningKey) && bytesEqual(old.DHKey, b.DHKey) {
+			c.Bundle = b.Marshal() // same keys, new pseudonym or envelope key
+		} else {
+			c.KeyChanged, c.Verified = b.Marshal(), false
+			notice = &noticeRec{Type: "key-change", By: c.ID}
+		}
+	}
+	c.Theirs = peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token}
+	c.Answered = true
+	if err := putContact(t, c); err != nil {
+		return err
+	}
+	if err := m.putSession(t, c.ID, sess); err != nil {
+		return err
+	}
+	pkb, err := store.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := t.PutIdentity(recPrekeys, pkb); err != nil {
+		return err
+	}
+	m.prekeys = store
+	pm, err := m.addNotice(t, c, notice, message.Expiry{Timer: c.Timer})
+	if err != nil {
+		return err
+	}
+	r.events = append(r.events, ContactChanged{Contact: c.public()}, MessageAdded{Message: pm})
+	return nil
+}
+
+// handlePlaintext acts on a decrypted message from contact c.
+func (m *Messenger) handlePlaintext(t *vault.Tx, r *received, c *contactRec, pt []byte) error {
+	msg, err := message.Unmarshal(pt)
+	var uk *message.UnknownKindError
+	if errors.As(err, &uk) {
+		m.log.Info("received a message of a kind this version does not know", "kind", uk.Kind)
+		return nil
+	}
+	if err != nil {
+		m.log.Debug("dropping a malformed message", "err", err)
+		return nil
+	}
+	if c.Blocked {
+		return nil
+	}
+	id := hex.EncodeToString(msg.ID[:])
+	// A message stored before is not stored again, whatever envelope it
+	// came in.
+	seen := setSeenMsg + c.ID + "/" + id
+	if _, err := t.Setting(seen); err == nil {
+		return nil
+	} else if !errors.Is(err, vault.ErrNotFound) {
+		return err
+	}
+	if err := t.PutSetting(seen, []byte{1}); err != nil {
+		return err
+	}
+	if !c.Answered {
+		c.Answered = true
+		r.events = append(r.events, ContactChanged{Contact: c.public()})
+	}
+	switch body := msg.Body.(type) {
+	case message.Text:
+		rec := &msgRec{Kind: KindText, Text: string(body)}
+		return m.addIncoming(t, r, c, msg, rec)
+	case *message.File:
+		rec := &msgRec{Kind: KindFile, File: &FileInfo{Name: body.Name, Size: int64(body.Size), Type: body.MediaType,
+			Relay: body.Relay, BlobID: hex.EncodeToString(body.BlobID[:]), Key: body.Key[:], Hash: body.Hash[:]}}
+		if err := m.addIncoming(t, r, c, msg, rec); err != nil {
+			return err
+		}
+		if m.autoDownload(int64(body.Size)) {
+			r.download = append(r.download, rec.ID)
+		}
+		return nil
+	case *message.Control:
+		return m.handleControl(t, r, c, msg, body)
+	}
+	return nil
+}
+
+// addIncoming stores a received text or file, expiring by the values
+// inside the message.
+func (m *Messenger) addIncoming(t *vault.Tx, r *received, c *contactRec, msg message.Message, rec *msgRec) error {
+	rec.ID = hex.EncodeToString(msg.ID[:])
+	rec.SentAt = msg.Time().UTC()
+	rec.State = StateReceived
+	rec.Timer, rec.Burn = msg.Expiry.Timer, msg.Expiry.BurnOnRead
+	vm := vault.Message{Conversation: c.ID, ID: rec.ID, Time: rec.SentAt, BurnOnRead: msg.Expiry.BurnOnRead}
+	if msg.Expiry.Timer > 0 && !msg.Expiry.BurnOnRead {
+		vm.Expires = rec.SentAt.Add(time.Duration(msg.Expiry.Timer) * time.Second)
+		if !vm.Expires.After(m.now()) {
+			return nil // expired on the way: never stored
+		}
+	}
+	vm.Body = mustJSON(rec)
+	vm, err := t.AddMessage(vm)
+	if err != nil {
+		return err
+	}
+	if err := t.PutSetting(setMsgIndex+rec.ID, mustJSON(msgIndex{Conversation: c.ID, Seq: vm.Seq})); err != nil {
+		return err
+	}
+	c.Unread++
+	c.Activity = m.now().UTC()
+	if err := putContact(t, c); err != nil {
+		return err
+	}
+	r.receipts[c.ID] = append(r.receipts[c.ID], msg.ID)
+	r.events = append(r.events, MessageAdded{Message: publicMessage(vm, rec)})
+	return nil
+}
+
+// handleControl acts on receipts, timer changes, hellos and moves.
+func (m *Messenger) handleControl(t *vault.Tx, r *received, c *contactRec, msg message.Message, ctl *message.Control) error {
+	switch ctl.Type {
+	case message.ControlDelivered, message.ControlRead:
+		ids, err := ctl.ReceiptIDs()
+		if err != nil {
+			return nil
+		}
+		st := StateDelivered
+		if ctl.Type == message.ControlRead {
+			st = StateRead
+		}
+		for _, id := range ids {
+			pm, ok, err := setState(t, hex.EncodeToString(id[:]), st)
+			if err != nil {
+				return err
+			}
+			if ok && pm.Conversation == c.ID {
+				r.events = append(r.events, MessageUpdated{Message: pm})
+			}
+		}
+	case message.ControlTimer:
+		e, err := ctl.Expiry()
+		if err != nil {
+			return nil
+		}
+		c.Timer, c.TimerBurn = e.Timer, e.BurnOnRead
+		if err := putContact(t, c); err != nil {
+			return err
+		}
+		notice := &noticeRec{Type: "timer", By: c.ID, Timer: e.Timer, Burn: e.BurnOnRead}
+		// The notice expires like the message that carried it.
+		rec := &msgRec{Kind: KindNotice, Notice: notice}
+		if err := m.addIncoming(t, r, c, msg, rec); err != nil {
+			return err
+		}
+		delete(r.receipts, c.ID) // notices are not receipted
+		r.events = append(r.events, ContactChanged{Contact: c.public()})
+	case ctlHello, ctlMoved:
+		var h hello
+		if json.Unmarshal(ctl.Data, &h) != nil || h.Relay == "" {
+			return nil
+		}
+		c.Theirs = peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token}
+		c.Answered = true
+		if err := putContact(t, c); err != nil {
+			return err
+		}
+		r.events = append(r.events, ContactChanged{Contact: c.public()})
+		if ctl.Type == ctlMoved {
+			pm, err := m.addNotice(t, c, &noticeRec{Type: "moved", By: c.ID}, message.Expiry{Timer: c.Timer})
+			if err != nil {
+				return err
+			}
+			r.events = append(r.events, MessageAdded{Message: pm})
+		}
+	case ctlPreview:
+		return m.handlePreview(t, r, c, ctl)
+	}
+	return nil
+}
+
+// addNotice stores a notice of ours in a conversation.
+func (m *Messenger) addNotice(t *vault.Tx, c *contactRec, n *noticeRec, e message.Expiry) (Message, error) {
+	id, err := randomHex(m.rand, 16)
+	if err != nil {
+		return Message{}, err
+	}
+	now := m.now().UTC()
+	rec := &msgRec{ID: id, Kind: KindNotice, Notice: n, SentAt: now, State: StateReceived, Timer: e.Timer}
+	vm := vault.Message{Conversation: c.ID, ID: id, Time: now, Body: mustJSON(rec)}
+	if e.Timer > 0 {
+		vm.Expires = now.Add(time.Duration(e.Timer) * time.Second)
+	}
+	vm, err = t.AddMessage(vm)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := t.PutSetting(setMsgIndex+id, mustJSON(msgIndex{Conversation: c.ID, Seq: vm.Seq})); err != nil {
+		return Message{}, err
+	}
+	return publicMessage(vm, rec), nil
+}
+
+// History returns up to limit messages of a conversation older than
+// before (0: the newest), newest first.
+func (m *Messenger) History(name string, before uint64, limit int) ([]Message, error) {
+	c, err := m.findContact(name)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	vms, err := m.v.Messages(c.ID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(vms))
+	for _, vm := range vms {
+		rec, err := getJSON[msgRec](vm.Body, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, publicMessage(vm, &rec))
+	}
+	return out, nil
+}
+
+// MarkShown records that the user has seen a conversation's messages up
+// to now: unread counts reset, burn-on-read messages start their
+// countdown, and read receipts go out when enabled.
+func (m *Messenger) MarkShown(name string, ids ...string) ([]Message, error) {
+	c, err := m.findContact(name)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var updated []Message
+	err = m.v.Update(func(t *vault.Tx) error {
+		updated = updated[:0]
+		cr, err := contactIn(t, c.ID)
+		if err != nil {
+			return err
+		}
+		var read []message.ID
+		for _, id := range ids {
+			vm, rec, err := messageByID(t, id)
+			if err != nil || vm.Conversation != c.ID || rec.Outgoing || rec.Shown {
+				continue
+			}
+			rec.Shown = true
+			if rec.Burn {
+				vm.Expires = m.now().Add(time.Duration(rec.Timer) * time.Second)
+			}
+			vm.Body = mustJSON(rec)
+			if err := t.UpdateMessage(vm); err != nil {
+				return err
+			}
+			updated = append(updated, publicMessage(vm, rec))
+			if b, err := hex.DecodeString(id); err == nil && len(b) == 16 {
+				read = append(read, message.ID(b))
+			}
+		}
+		cr.Unread = 0
+		if err := putContact(t, cr); err != nil {
+			return err
+		}
+		if m.prof.Settings.ReadReceipts && len(read) > 0 && cr.canSend() == nil {
+			if _, err := m.queueWith(t, cr, nil, message.Receipt(message.ControlRead, read[:min(len(read), 256)]...), message.Expiry{}, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.wakeOutbox()
+	for _, pm := range updated {
+		m.hub.post(MessageUpdated{Message: pm})
+	}
+	return updated, nil
+}
+
+// onExpired reports messages the vault expired.
+func (m *Messenger) onExpired(expired []vault.Message, err error) {
+	if err != nil {
+		m.log.Warn("expiry failed", "err", err)
+	}
+	byConv := map[string][]string{}
+	for _, vm := range expired {
+		byConv[vm.Conversation] = append(byConv[vm.Conversation], vm.ID)
+	}
+	if m.v != nil {
+		m.v.Update(func(t *vault.Tx) error {
+			for _, vm := range expired {
+				if err := t.DeleteSetting(setMsgIndex + vm.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	for conv, ids := range byConv {
+		m.hub.post(MessagesExpired{Conversation: conv, IDs: ids})
+	}
+}
+
+// ExpireNow runs expiry at once (it also runs on a timer while open).
+func (m *Messenger) ExpireNow() error {
+	expired, err := m.v.ExpireDue(m.now())
+	m.onExpired(expired, err)
+	return err
+}
+
+// Sync processes what is pending: it waits until every mailbox is
+// registered, the outbox is empty (or only holds messages waiting for a
+// retry) and no envelope has arrived for quiet, or until ctx ends.
+func (m *Messenger) Sync(ctx context.Context, quiet time.Duration) error {
+	if quiet <= 0 {
+		quiet = 300 * time.Millisecond
+	}
+	tick := time.NewTicker(quiet / 4)
+	defer tick.Stop()
+	for {
+		entries, err := m.v.Outbox()
+		if err != nil {
+			return err
+		}
+		idle := time.Since(time.Unix(0, m.lastActivity.Load())) >= quiet
+		if idle && len(entries) == 0 && m.pending.Load() == 0 && m.xfers.idle() {
+			return nil
+		}
+		if len(entries) > 0 {
+			m.wakeOutbox()
+		}
+		select {
+		case <-ctx.Done():
+			if len(entries) > 0 {
+				return fmt.Errorf("messenger: %d messages still waiting to be sent: %w", len(entries), ctx.Err())
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

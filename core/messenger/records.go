@@ -1,0 +1,180 @@
+package messenger
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ephemera-im/ephemera/net/relayclient"
+	"github.com/ephemera-im/ephemera/net/wire"
+	"github.com/ephemera-im/ephemera/storage/vault"
+)
+
+// The messenger's records are JSON inside the vault's sealed records: the
+// vault hides their names and contents, and JSON keeps them readable in
+// tests and easy to extend. Names of settings and identities used:
+const (
+	recProfile  = "profile"  // vault profile record: profileRec
+	recIdentity = "self"     // identity: identity.Identity private encoding
+	recPrekeys  = "prekeys"  // identity: session.PrekeyStore
+	setInvites  = "invites"  // setting: []string of invite ids
+	setInvite   = "invite/"  // setting prefix: inviteRec by id
+	setSeenEnv  = "seen/e/"  // setting prefix: envelope digests already handled
+	setSeenMsg  = "seen/m/"  // setting prefix: contact id + message id already stored
+	setMsgIndex = "msgidx/"  // setting prefix: message id → conversation and seq
+	setFile     = "xfer/"    // setting prefix: fileRec by message id
+)
+
+// profileRec is the profile record.
+type profileRec struct {
+	Version   int       `json:"v"`
+	Pseudonym string    `json:"pseudonym"`
+	RelayURL  string    `json:"relay"` // the relay new mailboxes go to; "" for the embedded one
+	Created   time.Time `json:"created"`
+	Settings  Settings  `json:"settings"`
+	// EmbeddedURL is the URL the embedded relay had when first started;
+	// mailboxes stored with it are dialled at its current URL.
+	EmbeddedURL string `json:"embedded_url,omitempty"`
+}
+
+// Settings are a profile's preferences, kept in the vault.
+type Settings struct {
+	// ReadReceipts sends read receipts; off by default.
+	ReadReceipts bool `json:"read_receipts"`
+	// AutoDownloadLimit is the largest file downloaded without being
+	// asked; 0 means DefaultAutoDownloadLimit, negative never.
+	AutoDownloadLimit int64 `json:"auto_download_limit"`
+	// LinkPreviews makes the sender attach previews of links.
+	LinkPreviews bool `json:"link_previews"`
+}
+
+// DefaultAutoDownloadLimit is the default Settings.AutoDownloadLimit.
+const DefaultAutoDownloadLimit = 32 << 20
+
+// ownMailbox is a mailbox of ours on a relay.
+type ownMailbox struct {
+	Relay string         `json:"relay"`
+	ID    wire.MailboxID `json:"id"`
+	Key   []byte         `json:"key"`   // ed25519 private key
+	Token wire.Key32     `json:"token"` // what senders present
+}
+
+func (o ownMailbox) client() relayclient.Mailbox {
+	return relayclient.Mailbox{ID: o.ID, Key: ed25519.PrivateKey(o.Key), SendTokenHash: tokenHash(o.Token)}
+}
+
+// peerMailbox is where a contact receives our messages.
+type peerMailbox struct {
+	Relay string         `json:"relay"`
+	ID    wire.MailboxID `json:"id"`
+	Token wire.Key32     `json:"token"`
+}
+
+// contactRec is a contact record (vault.Contact.Data).
+type contactRec struct {
+	ID        string      `json:"id"`
+	Pseudonym string      `json:"pseudonym"`       // what they call themselves
+	Alias     string      `json:"alias,omitempty"` // what we renamed them to
+	Bundle    []byte      `json:"bundle"`          // their identity.Bundle
+	Theirs    peerMailbox `json:"theirs"`
+	Mine      ownMailbox  `json:"mine"`
+	// Invite is the id of the invite this contact came through (ours or
+	// theirs); until they answer, an initiator keeps sending to the
+	// invite's mailbox.
+	Invite    string `json:"invite,omitempty"`
+	Initiator bool   `json:"initiator,omitempty"`
+	Answered  bool   `json:"answered,omitempty"`
+	Verified  bool   `json:"verified,omitempty"`
+	Blocked   bool   `json:"blocked,omitempty"`
+	// Timer is the conversation's default expiry.
+	Timer     uint32 `json:"timer,omitempty"`
+	TimerBurn bool   `json:"timer_burn,omitempty"`
+	// KeyChanged holds their new identity bundle until the user accepts
+	// it: sending stops meanwhile.
+	KeyChanged []byte    `json:"key_changed,omitempty"`
+	Created    time.Time `json:"created"`
+	Activity   time.Time `json:"activity"`
+	Unread     int       `json:"unread,omitempty"`
+}
+
+func (c *contactRec) name() string {
+	if c.Alias != "" {
+		return c.Alias
+	}
+	return c.Pseudonym
+}
+
+// inviteRec is an invite we made.
+type inviteRec struct {
+	ID      string     `json:"id"`
+	Code    string     `json:"code"`
+	Mailbox ownMailbox `json:"mailbox"`
+	OneTime bool       `json:"one_time"`
+	Expires time.Time  `json:"expires"`
+	Used    int        `json:"used"`
+}
+
+// msgRec is the body of a vault message: one entry of a conversation.
+type msgRec struct {
+	ID       string     `json:"id"`
+	Outgoing bool       `json:"out,omitempty"`
+	Kind     string     `json:"kind"` // KindText, KindFile, KindNotice
+	Text     string     `json:"text,omitempty"`
+	File     *FileInfo  `json:"file,omitempty"`
+	SentAt   time.Time  `json:"sent_at"`
+	Timer    uint32     `json:"timer,omitempty"`
+	Burn     bool       `json:"burn,omitempty"`
+	State    State      `json:"state"`
+	Shown    bool       `json:"shown,omitempty"`
+	Previews []Preview  `json:"previews,omitempty"`
+	Notice   *noticeRec `json:"notice,omitempty"`
+}
+
+type noticeRec struct {
+	Type  string `json:"type"`            // "timer", "key-change", "moved"
+	By    string `json:"by"`              // "me" or the contact's id
+	Timer uint32 `json:"timer,omitempty"` // for "timer"
+	Burn  bool   `json:"burn,omitempty"`
+}
+
+// msgIndex locates a message by id.
+type msgIndex struct {
+	Conversation string `json:"c"`
+	Seq          uint64 `json:"s"`
+}
+
+// outboxRec is an outbox entry's data: a sealed envelope ready to go,
+// stored in the same transaction as the ratchet step that made it, so a
+// retry after a crash resends these bytes and never encrypts again.
+type outboxRec struct {
+	MessageID string         `json:"mid,omitempty"` // history message to mark sent; "" for control messages
+	Relay     string         `json:"relay"`
+	Mailbox   wire.MailboxID `json:"mailbox"`
+	Token     wire.Key32     `json:"token"`
+	TTL       time.Duration  `json:"ttl,omitempty"`
+	Envelope  []byte         `json:"env"`
+	Created   time.Time      `json:"created"`
+}
+
+func getJSON[T any](b []byte, err error) (T, error) {
+	var v T
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("messenger: %w: record: %v", vault.ErrCorrupt, err)
+	}
+	return v, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs are encoded
+	}
+	return b
+}
+
+func hexID(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,496 @@
+package messenger
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ephemera-im/ephemera/core/envelope"
+	"github.com/ephemera-im/ephemera/core/identity"
+	"github.com/ephemera-im/ephemera/core/message"
+	"github.com/ephemera-im/ephemera/core/session"
+	"github.com/ephemera-im/ephemera/net/wire"
+	"github.com/ephemera-im/ephemera/storage/vault"
+)
+
+// SendOptions override a conversation's timer for one message.
+type SendOptions struct {
+	// Expire makes the message disappear this long after sending.
+	Expire time.Duration
+	// Burn makes the message burn-on-read: it disappears this long after
+	// the recipient first sees it (and after sending, on our side).
+	Burn time.Duration
+	// Previews are link previews to attach (see core/links); the
+	// receiver keeps only those whose URL is a link in the text.
+	Previews []Preview
+}
+
+// expiry chooses a message's expiry: the override, else the
+// conversation's default.
+func (o SendOptions) expiry(c *contactRec) (message.Expiry, error) {
+	for _, d := range []time.Duration{o.Expire, o.Burn} {
+		if d < 0 || d > message.MaxTimer*time.Second {
+			return message.Expiry{}, fmt.Errorf("messenger: timer %v out of range (0 to one year)", d)
+		}
+	}
+	secs := func(d time.Duration) uint32 { return uint32(max(d, time.Second) / time.Second) }
+	switch {
+	case o.Burn > 0:
+		return message.Expiry{Timer: secs(o.Burn), BurnOnRead: true}, nil
+	case o.Expire > 0:
+		return message.Expiry{Timer: secs(o.Expire)}, nil
+	}
+	return message.Expiry{Timer: c.Timer, BurnOnRead: c.TimerBurn}, nil
+}
+
+// SendText sends a text message to a contact. It returns once the message
+// is encrypted and stored in the outbox (state queued); it goes out in the
+// background, and MessageUpdated reports when it is sent and delivered.
+func (m *Messenger) SendText(ctx context.Context, name, text string, opts SendOptions) (Message, error) {
+	if text == "" {
+		return Message{}, errors.New("messenger: empty message")
+	}
+	if len(text) > message.MaxText {
+		return Message{}, fmt.Errorf("messenger: text of %d bytes is over the limit of %d", len(text), message.MaxText)
+	}
+	c, err := m.findContact(name)
+	if err != nil {
+		return Message{}, err
+	}
+	return m.sendBody(c.ID, message.Text(text), opts, &msgRec{Kind: KindText, Text: text, Previews: opts.Previews})
+}
+
+// sendBody encrypts body for contact id and queues it, with hist as our
+// copy in the conversation.
+func (m *Messenger) sendBody(id string, body message.Body, opts SendOptions, hist *msgRec) (Message, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out *Message
+	err := m.v.Update(func(t *vault.Tx) error {
+		c, err := contactIn(t, id)
+		if err != nil {
+			return err
+		}
+		if err := c.canSend(); err != nil {
+			return err
+		}
+		exp, err := opts.expiry(c)
+		if err != nil {
+			return err
+		}
+		c.Activity = m.now().UTC()
+		if err := putContact(t, c); err != nil {
+			return err
+		}
+		out, err = m.queueWith(t, c, nil, body, exp, hist)
+		return err
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	m.wakeOutbox()
+	m.hub.post(MessageAdded{Message: *out})
+	return *out, nil
+}
+
+// queueWith encrypts body for c with its session (loaded from t when sess
+// is nil), seals it to c's envelope key and stores the advanced session
+// and the envelope in the outbox, all in transaction t. With hist, our
+// copy goes into the conversation too, and is returned.
+func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session, body message.Body, exp message.Expiry, hist *msgRec) (*Message, error) {
+	if sess == nil {
+		var err error
+		if sess, err = sessionIn(t, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	now := m.now()
+	msg, err := message.New(body, exp, now, m.rand)
+	if err != nil {
+		return nil, err
+	}
+	env, err := m.sealFor(t, c, sess, msg)
+	if err != nil {
+		return nil, err
+	}
+	id := hex.EncodeToString(msg.ID[:])
+	var out *Message
+	if hist != nil {
+		hist.ID, hist.Outgoing, hist.SentAt, hist.State = id, true, msg.Time().UTC(), StateQueued
+		hist.Timer, hist.Burn = exp.Timer, exp.BurnOnRead
+		vm := vault.Message{Conversation: c.ID, ID: id, Time: hist.SentAt, Body: mustJSON(hist)}
+		if exp.Timer > 0 {
+			// Our own copy counts down from sending, burn-on-read or not.
+			vm.Expires = hist.SentAt.Add(time.Duration(exp.Timer) * time.Second)
+		}
+		vm, err = t.AddMessage(vm)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.PutSetting(setMsgIndex+id, mustJSON(msgIndex{Conversation: c.ID, Seq: vm.Seq})); err != nil {
+			return nil, err
+		}
+		pm := publicMessage(vm, hist)
+		out = &pm
+	}
+	var ttl time.Duration
+	if exp.Timer > 0 && !exp.BurnOnRead {
+		ttl = time.Duration(exp.Timer) * time.Second
+	}
+	rec := outboxRec{MessageID: "", Relay: c.Theirs.Relay, Mailbox: c.Theirs.ID, Token: c.Theirs.Token,
+		TTL: ttl, Envelope: env, Created: now.UTC()}
+	if hist != nil {
+		rec.MessageID = id
+	}
+	if _, err := t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: mustJSON(rec)}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sealFor encrypts msg with sess, seals it to c's envelope key and stores
+// the advanced session in t.
+func (m *Messenger) sealFor(t *vault.Tx, c *contactRec, sess *session.Session, msg message.Message) ([]byte, error) {
+	sess.SetRand(m.rand)
+	pt, err := msg.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	ct, err := sess.Encrypt(pt, adMessage)
+	if err != nil {
+		return nil, err
+	}
+	b, err := identity.ParseBundle(c.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	pk, err := b.EnvelopePublicKey()
+	if err != nil {
+		return nil, err
+	}
+	env, err := envelope.Seal(pk, ct)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sess.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return env, t.PutSession(c.ID, st)
+}
+
+// queueAs queues body for c under an id chosen before (a file message
+// whose entry in the conversation exists since the upload began).
+func (m *Messenger) queueAs(t *vault.Tx, c *contactRec, body message.Body, exp message.Expiry, id string) error {
+	sess, err := sessionIn(t, c.ID)
+	if err != nil {
+		return err
+	}
+	msg, err := message.New(body, exp, m.now(), m.rand)
+	if err != nil {
+		return err
+	}
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != len(msg.ID) {
+		return fmt.Errorf("messenger: bad message id %q", id)
+	}
+	copy(msg.ID[:], b)
+	env, err := m.sealFor(t, c, sess, msg)
+	if err != nil {
+		return err
+	}
+	var ttl time.Duration
+	if exp.Timer > 0 && !exp.BurnOnRead {
+		ttl = time.Duration(exp.Timer) * time.Second
+	}
+	rec := outboxRec{MessageID: id, Relay: c.Theirs.Relay, Mailbox: c.Theirs.ID, Token: c.Theirs.Token,
+		TTL: ttl, Envelope: env, Created: m.now().UTC()}
+	_, err = t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: mustJSON(rec)})
+	return err
+}
+
+func (m *Messenger) wakeOutbox() {
+	select {
+	case m.outboxWake <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop sends the outbox: every entry is the exact envelope stored
+// with its ratchet step, sent as is (never re-encrypted) until the relay
+// acknowledges it, with backoff between attempts. Entries go out
+// concurrently, at most sendParallel at a time.
+const sendParallel = 32
+
+func (m *Messenger) sendLoop() {
+	defer m.wg.Done()
+	var (
+		mu       sync.Mutex
+		inflight = map[uint64]bool{}
+		retryAt  = map[uint64]time.Time{}
+		attempts = map[uint64]int{}
+		sem      = make(chan struct{}, sendParallel)
+		done     = make(chan sentEntry, sendParallel)
+	)
+	m.wg.Add(1)
+	go m.markSent(done)
+	for {
+		entries, err := m.v.Outbox()
+		if err != nil {
+			if m.ctx.Err() != nil {
+				return
+			}
+			m.log.Warn("reading the outbox failed", "err", err)
+		}
+		wait := time.Minute
+		now := time.Now()
+		for _, e := range entries {
+			mu.Lock()
+			busy := inflight[e.Seq]
+			at, delayed := retryAt[e.Seq]
+			mu.Unlock()
+			if _, held := m.hold.Load(e.Contact); busy || held {
+				continue
+			}
+			if delayed && now.Before(at) {
+				wait = min(wait, at.Sub(now))
+				continue
+			}
+			rec, err := getJSON[outboxRec](e.Data, nil)
+			if err != nil {
+				m.log.Warn("dropping an unreadable outbox entry", "err", err)
+				m.v.DeleteOutbox(e.Seq)
+				continue
+			}
+			mu.Lock()
+			inflight[e.Seq] = true
+			mu.Unlock()
+			select {
+			case sem <- struct{}{}:
+			case <-m.ctx.Done():
+				return
+			}
+			m.pending.Add(1)
+			go func(e vault.OutboxEntry, rec outboxRec) {
+				defer func() { <-sem }()
+				err := m.sendOne(e.Contact, rec)
+				mu.Lock()
+				delete(inflight, e.Seq)
+				if err == nil || errors.Is(err, errPermanent) {
+					delete(retryAt, e.Seq)
+					delete(attempts, e.Seq)
+				} else {
+					attempts[e.Seq]++
+					retryAt[e.Seq] = time.Now().Add(backoff(attempts[e.Seq]))
+				}
+				mu.Unlock()
+				if err == nil || errors.Is(err, errPermanent) {
+					select {
+					case done <- sentEntry{seq: e.Seq, rec: rec, failed: err != nil}:
+					case <-m.ctx.Done():
+						m.pending.Add(-1)
+					}
+				} else {
+					m.pending.Add(-1)
+					m.wakeOutboxAfter(backoff(attempts[e.Seq]))
+				}
+			}(e, rec)
+		}
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.outboxWake:
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (m *Messenger) wakeOutboxAfter(d time.Duration) {
+	time.AfterFunc(d, m.wakeOutbox)
+}
+
+var errPermanent = errors.New("messenger: permanent send failure")
+
+// sendOne hands one stored envelope to the recipient's relay.
+func (m *Messenger) sendOne(contact string, rec outboxRec) error {
+	rc, err := m.conn(m.resolve(rec.Relay), contact)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+	defer cancel()
+	_, err = rc.client.Send(ctx, rec.Mailbox, rec.Token, rec.TTL, rec.Envelope)
+	var we *wire.Error
+	if errors.As(err, &we) && (we.Code == wire.CodeNotFound || we.Code == wire.CodeUnauthorized || we.Code == wire.CodeTooLarge) {
+		m.log.Warn("the relay refused a message for good", "code", we.Code)
+		return fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	if err != nil {
+		m.log.Debug("send failed; will retry", "err", err)
+	}
+	return err
+}
+
+type sentEntry struct {
+	seq    uint64
+	rec    outboxRec
+	failed bool
+}
+
+// markSent removes sent entries from the outbox and marks their messages
+// sent, many per transaction.
+func (m *Messenger) markSent(done <-chan sentEntry) {
+	defer m.wg.Done()
+	for {
+		var batch []sentEntry
+		select {
+		case <-m.ctx.Done():
+			return
+		case e := <-done:
+			batch = append(batch, e)
+		}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case e := <-done:
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		var updated []Message
+		err := m.v.Update(func(t *vault.Tx) error {
+			updated = updated[:0]
+			for _, e := range batch {
+				if err := t.DeleteOutbox(e.seq); err != nil {
+					return err
+				}
+				if e.rec.MessageID == "" {
+					continue
+				}
+				st := StateSent
+				if e.failed {
+					st = StateFailed
+				}
+				msg, ok, err := setState(t, e.rec.MessageID, st)
+				if err != nil {
+					return err
+				}
+				if ok {
+					updated = append(updated, msg)
+				}
+			}
+			return nil
+		})
+		for range batch {
+			m.pending.Add(-1)
+		}
+		if err != nil {
+			m.log.Warn("recording sent messages failed", "err", err)
+			continue
+		}
+		for _, msg := range updated {
+			m.hub.post(MessageUpdated{Message: msg})
+		}
+	}
+}
+
+// stateRank orders delivery states so a late "sent" never overrides
+// "delivered".
+var stateRank = map[State]int{StateQueued: 0, StateFailed: 1, StateSent: 2, StateDelivered: 3, StateRead: 4}
+
+// setState moves message id forward to st. It reports false when the
+// message is gone (expired) or already at or past st.
+func setState(t *vault.Tx, id string, st State) (Message, bool, error) {
+	vm, rec, err := messageByID(t, id)
+	if errors.Is(err, vault.ErrNotFound) || errors.Is(err, ErrUnknownMessage) {
+		return Message{}, false, nil
+	}
+	if err != nil {
+		return Message{}, false, err
+	}
+	if !rec.Outgoing || stateRank[st] <= stateRank[rec.State] {
+		return Message{}, false, nil
+	}
+	rec.State = st
+	vm.Body = mustJSON(rec)
+	if err := t.UpdateMessage(vm); err != nil {
+		if errors.Is(err, vault.ErrNotFound) {
+			return Message{}, false, nil
+		}
+		return Message{}, false, err
+	}
+	return publicMessage(vm, rec), true, nil
+}
+
+// messageByID finds a stored message by its id.
+func messageByID(t *vault.Tx, id string) (vault.Message, *msgRec, error) {
+	idx, err := getJSON[msgIndex](t.Setting(setMsgIndex + id))
+	if errors.Is(err, vault.ErrNotFound) {
+		return vault.Message{}, nil, fmt.Errorf("%w: %s", ErrUnknownMessage, id)
+	}
+	if err != nil {
+		return vault.Message{}, nil, err
+	}
+	vm, err := t.Message(idx.Conversation, idx.Seq)
+	if err != nil {
+		return vault.Message{}, nil, err
+	}
+	rec, err := getJSON[msgRec](vm.Body, nil)
+	if err != nil {
+		return vault.Message{}, nil, err
+	}
+	return vm, &rec, nil
+}
+
+// publicMessage is the front ends' view of a stored message.
+func publicMessage(vm vault.Message, rec *msgRec) Message {
+	out := Message{ID: rec.ID, Conversation: vm.Conversation, Seq: vm.Seq, Kind: rec.Kind, Text: rec.Text,
+		SentAt: rec.SentAt, ExpiresAt: vm.Expires, State: rec.State, Previews: rec.Previews, From: "me"}
+	if !rec.Outgoing {
+		out.From = vm.Conversation
+	}
+	if rec.Burn {
+		out.BurnAfter = time.Duration(rec.Timer) * time.Second
+	}
+	if rec.File != nil {
+		f := *rec.File
+		f.Key, f.Hash, f.BlobID, f.Relay = nil, nil, "", ""
+		out.File = &f
+	}
+	if rec.Notice != nil {
+		out.Text = rec.Notice.text()
+	}
+	if out.Previews == nil {
+		out.Previews = []Preview{}
+	}
+	return out
+}
+
+func (n *noticeRec) text() string {
+	who := "You"
+	if n.By != "me" {
+		who = "They"
+	}
+	switch n.Type {
+	case "timer":
+		if n.Timer == 0 {
+			return who + " turned disappearing messages off"
+		}
+		d := (time.Duration(n.Timer) * time.Second).String()
+		if n.Burn {
+			return fmt.Sprintf("%s set messages to burn %s after reading", who, d)
+		}
+		return fmt.Sprintf("%s set disappearing messages to %s", who, d)
+	case "key-change":
+		return "Their safety number changed. Sending is paused until you accept the new one."
+	case "moved":
+		return who + " moved to another relay"
+	case "reset":
+		return "The secure session was reset"
+	}
+	return n.Type
+}
