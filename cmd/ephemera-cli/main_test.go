@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"flag"
 	"os"
 	"reflect"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/ephemera-im/ephemera/net/relay/embedded"
 )
 
 func TestMain(m *testing.M) {
+	allowInsecureKDF = true
 	testscript.Main(m, map[string]func(){
 		"ephemera-cli": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
 	})
@@ -19,7 +24,31 @@ func TestMain(m *testing.M) {
 // TestScripts runs the txtar scripts in testdata/script as a user would
 // run the binary.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		// Each script gets its own real relay on a loopback port: $RELAY.
+		Setup: func(env *testscript.Env) error {
+			r, err := embedded.Start(context.Background(), embedded.Options{DataDir: filepath.Join(env.WorkDir, ".relay"), Addr: "127.0.0.1:0"})
+			if err != nil {
+				return err
+			}
+			env.Defer(func() { r.Close() })
+			env.Setenv("RELAY", r.URL())
+			env.Setenv("EPHEMERA_INSECURE_TEST_KDF", "1")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// lastline VAR sets VAR to the last line of the previous
+			// command's standard output (an invite code, a message id).
+			"lastline": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: lastline VAR")
+				}
+				lines := strings.Split(strings.TrimRight(ts.ReadFile("stdout"), "\n"), "\n")
+				ts.Setenv(args[0], lines[len(lines)-1])
+			},
+		},
+	})
 }
 
 func TestParseInterspersed(t *testing.T) {

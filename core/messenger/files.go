@@ -582,3 +582,30 @@ func (m *Messenger) SaveFile(id, path string) error {
 }
 
 var _ hash.Hash = sha256.New()
+
+// ExportBackup writes the whole profile (vault, key file, attachments) to
+// path as one file encrypted under backupPass.
+func (m *Messenger) ExportBackup(path string, backupPass []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	err = m.v.Export(f, backupPass, vault.ExportOptions{InsecureTestKDF: m.cfg.InsecureTestKDF})
+	err = errors.Join(err, f.Sync(), f.Close())
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+// ImportBackup restores a backup made by ExportBackup into dir, which must
+// be empty or absent. Open it afterwards with the profile's passphrase.
+// insecureTestKDF lets a backup made with test parameters in (tests only).
+func ImportBackup(path string, backupPass []byte, dir string, insecureTestKDF bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return vault.Import(f, backupPass, dir, vault.Options{InsecureTestKDF: insecureTestKDF})
+}

@@ -483,7 +483,7 @@ func (m *Messenger) watch(mb ownMailbox, owner string) {
 			err := rc.client.Register(ctx, mb.client())
 			cancel()
 			if err == nil || m.ctx.Err() != nil {
-				if m.hold.LoadAndDelete(owner) {
+				if _, held := m.hold.LoadAndDelete(owner); held {
 					m.wakeOutbox()
 				}
 				return
