@@ -333,7 +333,9 @@ func init() {
 
 	var timerBurn bool
 	withProfile("set-timer", "CONTACT D|off [--burn]", "set the conversation's disappearing-message timer (both sides see the change)",
-		func(fs *flag.FlagSet) { fs.BoolVar(&timerBurn, "burn", false, "messages burn D after they are first shown") },
+		func(fs *flag.FlagSet) {
+			fs.BoolVar(&timerBurn, "burn", false, "messages burn D after they are first shown")
+		},
 		func(ctx context.Context, inv *invocation, m *messenger.Messenger) error {
 			if err := nargs(inv, 2, "a contact and a duration or off"); err != nil {
 				return err

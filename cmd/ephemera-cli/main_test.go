@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
 	"flag"
 	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"

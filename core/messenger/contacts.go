@@ -301,8 +301,8 @@ func (m *Messenger) helloContact(t *vault.Tx, inv *inviteRec, sess *session.Sess
 	}
 	now := m.now().UTC()
 	c := &contactRec{ID: cid, Pseudonym: b.Pseudonym, Bundle: b.Marshal(),
-		Theirs:  peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token},
-		Mine:    mine, Invite: inv.ID, Answered: true, Created: now, Activity: now}
+		Theirs: peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token},
+		Mine:   mine, Invite: inv.ID, Answered: true, Created: now, Activity: now}
 	inv.Used++
 	if err := t.PutSetting(setInvite+inv.ID, mustJSON(inv)); err != nil {
 		return nil, err

@@ -78,13 +78,13 @@ type Preview struct {
 
 // Contact is a contact as front ends show it.
 type Contact struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`      // the alias if renamed, else their pseudonym
-	Pseudonym string    `json:"pseudonym"` // what they call themselves
-	Relay     string    `json:"relay"`     // where they receive
-	Verified  bool      `json:"verified"`
-	Blocked   bool      `json:"blocked"`
-	Pending   bool      `json:"pending"` // we invited... they have not answered yet
+	ID        string `json:"id"`
+	Name      string `json:"name"`      // the alias if renamed, else their pseudonym
+	Pseudonym string `json:"pseudonym"` // what they call themselves
+	Relay     string `json:"relay"`     // where they receive
+	Verified  bool   `json:"verified"`
+	Blocked   bool   `json:"blocked"`
+	Pending   bool   `json:"pending"` // we invited... they have not answered yet
 	// KeyChanged: their identity key changed; sending is stopped until
 	// AcceptKeyChange.
 	KeyChanged bool          `json:"key_changed"`
