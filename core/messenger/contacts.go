@@ -2,14 +2,20 @@ package messenger
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/ephemera-im/ephemera/core/identity"
 	"github.com/ephemera-im/ephemera/core/invite"
@@ -48,6 +54,63 @@ type InviteOptions struct {
 	OneTime bool
 	// Expires is how long the invite is valid; 0 means seven days.
 	Expires time.Duration
+}
+
+// Prekeys published on a mailbox are sealed under a key derived from the
+// mailbox's send token, which the relay only knows by its hash: the relay
+// stores and hands out opaque bytes, and cannot link a person's mailboxes
+// by the identity keys, pseudonym or key ids inside them. Whoever may send
+// to the mailbox (an invite's holder, the contact) can read them.
+func prekeyAEAD(token wire.Key32, mb wire.MailboxID) cipher.AEAD {
+	key, err := hkdf.Key(sha256.New, token[:], mb[:], "ephemera prekeys v1", chacha20poly1305.KeySize)
+	if err != nil {
+		panic(err)
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}
+
+func (m *Messenger) sealPrekey(aead cipher.AEAD, pt []byte) ([]byte, error) {
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(pt)+aead.Overhead())
+	if _, err := io.ReadFull(m.rand, nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, pt, nil), nil
+}
+
+func openPrekey(aead cipher.AEAD, ct []byte) ([]byte, error) {
+	if len(ct) < aead.NonceSize()+aead.Overhead() {
+		return nil, fmt.Errorf("%w: published prekey too short", ErrBadInvite)
+	}
+	pt, err := aead.Open(nil, ct[:aead.NonceSize()], ct[aead.NonceSize():], nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: published prekeys do not open with the invite's token", ErrBadInvite)
+	}
+	return pt, nil
+}
+
+// claimPrekey claims a prekey of mailbox mb and opens it with the
+// mailbox's send token: our contact's identity bundle, the prekey bundle
+// and the one-time (or last-resort) entry.
+func claimPrekey(ctx context.Context, rc *relayConn, mb wire.MailboxID, token wire.Key32) (*identity.Bundle, []byte, []byte, error) {
+	pk, err := rc.client.ClaimPrekey(ctx, mb)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	aead := prekeyAEAD(token, mb)
+	bundle, err := openPrekey(aead, pk.Bundle)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	entry, err := openPrekey(aead, pk.Key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	id, prekey, err := unpackBundle(bundle)
+	return id, prekey, entry, err
 }
 
 // packBundle is what we publish as a mailbox's prekey bundle at the
@@ -105,7 +168,21 @@ func (m *Messenger) publishPrekeys(ctx context.Context, mb ownMailbox, owner str
 	if err := m.v.PutIdentity(recPrekeys, pkb); err != nil {
 		return err
 	}
-	_, err = rc.client.PutPrekeys(ctx, mb.ID, packBundle(m.id.Bundle().Marshal(), bb), lr, oneTime, true)
+	aead := prekeyAEAD(mb.Token, mb.ID)
+	sealedBundle, err := m.sealPrekey(aead, packBundle(m.id.Bundle().Marshal(), bb))
+	if err != nil {
+		return err
+	}
+	sealedLR, err := m.sealPrekey(aead, lr)
+	if err != nil {
+		return err
+	}
+	for i, k := range oneTime {
+		if oneTime[i], err = m.sealPrekey(aead, k); err != nil {
+			return err
+		}
+	}
+	_, err = rc.client.PutPrekeys(ctx, mb.ID, sealedBundle, sealedLR, oneTime, true)
 	if err != nil {
 		return fmt.Errorf("messenger: relay %s: %w", mb.Relay, err)
 	}
@@ -210,11 +287,11 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	if err != nil {
 		return Contact{}, err
 	}
-	pk, err := rc.client.ClaimPrekey(ctx, inv.Mailbox)
-	if err != nil {
+	peerBundle, prekeyBundle, entry, err := claimPrekey(ctx, rc, inv.Mailbox, inv.SendToken)
+	var we *wire.Error
+	if errors.As(err, &we) {
 		return Contact{}, fmt.Errorf("messenger: claim the inviter's prekey at %s: %w", inv.RelayURL, err)
 	}
-	peerBundle, prekeyBundle, err := unpackBundle(pk.Bundle)
 	if err != nil {
 		return Contact{}, err
 	}
@@ -225,7 +302,7 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	if err != nil {
 		return Contact{}, fmt.Errorf("%w: %v", ErrBadInvite, err)
 	}
-	sess, err := session.Initiate(m.keys, session.PublicIdentity{Signing: peerBundle.SigningKey, DH: dh}, prekeyBundle, pk.Key, m.rand)
+	sess, err := session.Initiate(m.keys, session.PublicIdentity{Signing: peerBundle.SigningKey, DH: dh}, prekeyBundle, entry, m.rand)
 	if err != nil {
 		return Contact{}, fmt.Errorf("%w: handshake: %v", ErrBadInvite, err)
 	}

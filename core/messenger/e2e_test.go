@@ -3,6 +3,8 @@ package messenger
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,18 +16,30 @@ import (
 // temporary folder.
 func startRelay(t *testing.T) string {
 	t.Helper()
-	r, err := embedded.Start(t.Context(), embedded.Options{DataDir: t.TempDir(), Addr: "127.0.0.1:0"})
+	u, err := startRelayIn(t, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+func startRelayIn(t *testing.T, dir string) (string, error) {
+	r, err := embedded.Start(t.Context(), embedded.Options{DataDir: dir, Addr: "127.0.0.1:0"})
+	if err != nil {
+		return "", err
+	}
 	t.Cleanup(func() { r.Close() })
-	return r.URL()
+	return r.URL(), nil
 }
 
 var testPass = []byte("correct horse battery staple")
 
 func testConfig(dir, name, relay string) Config {
-	return Config{Dir: dir, Passphrase: testPass, Pseudonym: name, RelayURL: relay, InsecureTestKDF: true, NoSync: true}
+	cfg := Config{Dir: dir, Passphrase: testPass, Pseudonym: name, RelayURL: relay, InsecureTestKDF: true, NoSync: true}
+	if os.Getenv("EPHEMERA_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return cfg
 }
 
 func create(t *testing.T, name, relay string) (*Messenger, string) {

@@ -258,6 +258,7 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	m.owners = map[wire.MailboxID]string{}
 	m.relays = map[string]*relayConn{}
 	m.outboxWake = make(chan struct{}, 1)
+	m.xfers.wake = make(chan struct{}, 1)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {

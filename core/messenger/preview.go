@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ephemera-im/ephemera/core/message"
 	"github.com/ephemera-im/ephemera/storage/vault"
@@ -55,4 +56,33 @@ func verifyPreview(text string, p Preview) (Preview, bool) {
 	}
 	p.Domain, p.Risk, p.Reasons = "", "", nil
 	return p, true
+}
+
+// Limits of a preview claim, which must fit a control message.
+const (
+	maxPreviewTitle = 300
+	maxPreviewDesc  = 1000
+	maxPreviewImage = 1500
+)
+
+// forClaim trims a preview to what a claim carries: capped texts, and the
+// image only when it is a small thumbnail.
+func (p Preview) forClaim() Preview {
+	out := Preview{URL: p.URL, Title: capText(p.Title, maxPreviewTitle),
+		Description: capText(p.Description, maxPreviewDesc), SiteName: capText(p.SiteName, maxPreviewTitle)}
+	if len(p.Image) <= maxPreviewImage {
+		out.Image = p.Image
+	}
+	return out
+}
+
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }

@@ -97,7 +97,7 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 		return
 	}
 	for _, c := range r.watch {
-		m.watch(c.Mine, c.ID)
+		m.adopt(c)
 	}
 	for mb, seqs := range r.acks {
 		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
@@ -115,6 +115,35 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	for _, id := range r.download {
 		m.queueDownload(id)
 	}
+}
+
+// adopt registers a new contact's mailbox and publishes prekeys on it
+// (for session resets), then lets messages to the contact go out.
+func (m *Messenger) adopt(c *contactRec) {
+	m.pending.Add(1)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.pending.Add(-1)
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+			m.mu.Lock()
+			err := m.publishPrekeys(ctx, c.Mine, c.ID, 4)
+			m.mu.Unlock()
+			cancel()
+			if err == nil || m.ctx.Err() != nil {
+				m.hold.Delete(c.ID)
+				m.wakeOutbox()
+				return
+			}
+			m.log.Warn("registering a new contact's mailbox failed; retrying", "err", err)
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-time.After(backoff(attempt)):
+			}
+		}
+	}()
 }
 
 // handleDelivery processes one envelope inside the batch's transaction.

@@ -86,7 +86,21 @@ func (m *Messenger) sendBody(id string, body message.Body, opts SendOptions, his
 			return err
 		}
 		out, err = m.queueWith(t, c, nil, body, exp, hist)
-		return err
+		if err != nil {
+			return err
+		}
+		// The sender's previews follow as claims the receiver checks.
+		for _, p := range opts.Previews {
+			claim := previewClaim{Message: out.ID, Preview: p.forClaim()}
+			data := mustJSON(claim)
+			if len(data) > message.MaxControlData {
+				continue
+			}
+			if _, err := m.queueWith(t, c, nil, &message.Control{Type: ctlPreview, Data: data}, exp, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return Message{}, err

@@ -1,0 +1,190 @@
+package messenger
+
+import (
+	"context"
+	"crypto/ecdh"
+	"errors"
+	"fmt"
+
+	"github.com/ephemera-im/ephemera/core/identity"
+	"github.com/ephemera-im/ephemera/core/message"
+	"github.com/ephemera-im/ephemera/core/session"
+	"github.com/ephemera-im/ephemera/net/wsconn"
+	"github.com/ephemera-im/ephemera/storage/vault"
+)
+
+// ResetSession starts a new session with a contact, from the prekeys on
+// their mailbox for us. Their side accepts it silently when it comes from
+// the identity they know, and stops sending (KeyChanged) when not.
+func (m *Messenger) ResetSession(ctx context.Context, name string) error {
+	c, err := m.findContact(name)
+	if err != nil {
+		return err
+	}
+	if c.Blocked {
+		return ErrBlocked
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.resetLocked(ctx, c)
+}
+
+func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
+	rc, err := m.conn(m.resolve(c.Theirs.Relay), c.ID)
+	if err != nil {
+		return err
+	}
+	peer, prekey, entry, err := claimPrekey(ctx, rc, c.Theirs.ID, c.Theirs.Token)
+	if err != nil {
+		return fmt.Errorf("messenger: claim %s's prekey: %w", c.name(), err)
+	}
+	known := c.Bundle
+	if len(c.KeyChanged) > 0 {
+		known = c.KeyChanged
+	}
+	kb, err := identity.ParseBundle(known)
+	if err != nil {
+		return err
+	}
+	if !ed25519Equal(kb.SigningKey, peer.SigningKey) || !bytesEqual(kb.DHKey, peer.DHKey) {
+		return fmt.Errorf("messenger: the relay's keys for %s are not the ones we know", c.name())
+	}
+	dh, err := ecdh.X25519().NewPublicKey(peer.DHKey)
+	if err != nil {
+		return err
+	}
+	sess, err := session.Initiate(m.keys, session.PublicIdentity{Signing: peer.SigningKey, DH: dh}, prekey, entry, m.rand)
+	if err != nil {
+		return err
+	}
+	h := hello{Bundle: m.id.Bundle().Marshal(), Relay: c.Mine.Relay, Mailbox: c.Mine.ID, Token: c.Mine.Token}
+	var notice Message
+	err = m.v.Update(func(t *vault.Tx) error {
+		if _, err := m.queueWith(t, c, sess, &message.Control{Type: ctlHello, Data: mustJSON(h)}, message.Expiry{}, nil); err != nil {
+			return err
+		}
+		var err error
+		notice, err = m.addNotice(t, c, &noticeRec{Type: "reset", By: "me"}, message.Expiry{Timer: c.Timer})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	m.wakeOutbox()
+	m.hub.post(MessageAdded{Message: notice})
+	return nil
+}
+
+// ResetIdentity replaces this profile's identity keys (after a suspected
+// compromise, say) and restarts the session with every contact. Contacts
+// see a changed safety number and must accept it before they can write
+// again.
+func (m *Messenger) ResetIdentity(ctx context.Context) error {
+	contacts, err := m.contactRecs()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, err := identity.Generate(m.rand, m.id.Pseudonym())
+	if err != nil {
+		return err
+	}
+	keys := session.Identity{Signing: id.SigningKey(), DH: id.DHKey()}
+	store, _, err := session.NewPrekeys(keys, m.rand, m.now(), 0)
+	if err != nil {
+		return err
+	}
+	idb, err := id.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	pkb, err := store.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	err = m.v.Update(func(t *vault.Tx) error {
+		if err := t.PutIdentity(recIdentity, idb); err != nil {
+			return err
+		}
+		return t.PutIdentity(recPrekeys, pkb)
+	})
+	if err != nil {
+		return err
+	}
+	m.id, m.keys, m.prekeys = id, keys, store
+	var errs []error
+	for _, c := range contacts {
+		if c.Blocked {
+			continue
+		}
+		// New keys on our mailbox, so their resets reach the new identity.
+		if err := m.publishPrekeys(ctx, c.Mine, c.ID, 4); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := m.resetLocked(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MoveRelay moves this profile to another relay: every contact gets a new
+// mailbox there and is told through its session; the old mailboxes are
+// still read until Close, for what was already on its way. New invites use
+// the new relay.
+func (m *Messenger) MoveRelay(ctx context.Context, relayURL string) error {
+	u, err := wsconn.NormalizeURL(relayURL)
+	if err != nil {
+		return fmt.Errorf("messenger: relay: %w", err)
+	}
+	contacts, err := m.contactRecs()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.prof.RelayURL = u
+	if err := m.v.PutProfile(mustJSON(m.prof)); err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range contacts {
+		mb, err := m.newMailbox()
+		if err != nil {
+			return err
+		}
+		if err := m.publishPrekeys(ctx, mb, c.ID, 4); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.owners[mb.ID] = c.ID
+		h := hello{Relay: mb.Relay, Mailbox: mb.ID, Token: mb.Token}
+		var notice Message
+		err = m.v.Update(func(t *vault.Tx) error {
+			cur, err := contactIn(t, c.ID)
+			if err != nil {
+				return err
+			}
+			if cur.canSend() == nil {
+				if _, err := m.queueWith(t, cur, nil, &message.Control{Type: ctlMoved, Data: mustJSON(h)}, message.Expiry{}, nil); err != nil {
+					return err
+				}
+			}
+			cur.Mine = mb
+			if err := putContact(t, cur); err != nil {
+				return err
+			}
+			notice, err = m.addNotice(t, cur, &noticeRec{Type: "moved", By: "me"}, message.Expiry{Timer: cur.Timer})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.hub.post(MessageAdded{Message: notice})
+	}
+	m.wakeOutbox()
+	return errors.Join(errs...)
+}
