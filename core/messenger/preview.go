@@ -3,6 +3,7 @@ package messenger
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -31,12 +32,27 @@ func (m *Messenger) handlePreview(t *vault.Tx, r *received, c *contactRec, ctl *
 		return nil
 	}
 	vm, rec, err := messageByID(t, pc.Message)
+	if errors.Is(err, ErrUnknownMessage) {
+		// Envelopes can overtake each other: keep the claim (a few per
+		// message) until its message arrives.
+		held, err := getJSON[[]Preview](t.Setting(setHeldClaims + c.ID + "/" + pc.Message))
+		if err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return err
+		}
+		if len(held) >= maxClaims {
+			return nil
+		}
+		return t.PutSetting(setHeldClaims+c.ID+"/"+pc.Message, mustJSON(append(held, pc.Preview)))
+	}
 	if err != nil || vm.Conversation != c.ID || rec.Outgoing || rec.Kind != KindText {
 		return nil
 	}
 	p, ok := verifyPreview(rec.Text, pc.Preview)
 	if !ok {
 		m.log.Info("dropped a link preview that does not match the message")
+		return nil
+	}
+	if len(rec.Previews) >= maxClaims {
 		return nil
 	}
 	rec.Previews = append(rec.Previews, p)
@@ -46,6 +62,32 @@ func (m *Messenger) handlePreview(t *vault.Tx, r *received, c *contactRec, ctl *
 	}
 	r.events = append(r.events, MessageUpdated{Message: publicMessage(vm, rec)})
 	return nil
+}
+
+// setHeldClaims prefixes claims waiting for their message (contact/id).
+const setHeldClaims = "claims/"
+
+// maxClaims bounds the previews kept for one message.
+const maxClaims = 8
+
+// heldClaims returns and forgets the claims that arrived before message
+// rec, checked against its text.
+func heldClaims(t *vault.Tx, contact string, rec *msgRec) ([]Preview, error) {
+	key := setHeldClaims + contact + "/" + rec.ID
+	held, err := getJSON[[]Preview](t.Setting(key))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Preview
+	for _, p := range held {
+		if v, ok := verifyPreview(rec.Text, p); ok {
+			out = append(out, v)
+		}
+	}
+	return out, t.DeleteSetting(key)
 }
 
 // verifyPreview keeps a claimed preview only if its URL appears in the

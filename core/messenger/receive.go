@@ -409,6 +409,13 @@ func (m *Messenger) addIncoming(t *vault.Tx, r *received, c *contactRec, msg mes
 			return nil // expired on the way: never stored
 		}
 	}
+	if rec.Kind == KindText {
+		held, err := heldClaims(t, c.ID, rec)
+		if err != nil {
+			return err
+		}
+		rec.Previews = append(rec.Previews, held...)
+	}
 	vm.Body = mustJSON(rec)
 	vm, err := t.AddMessage(vm)
 	if err != nil {
@@ -631,6 +638,7 @@ func (m *Messenger) Sync(ctx context.Context, quiet time.Duration) error {
 	if quiet <= 0 {
 		quiet = 300 * time.Millisecond
 	}
+	start := time.Now().UnixNano()
 	tick := time.NewTicker(quiet / 4)
 	defer tick.Stop()
 	for {
@@ -638,7 +646,7 @@ func (m *Messenger) Sync(ctx context.Context, quiet time.Duration) error {
 		if err != nil {
 			return err
 		}
-		idle := time.Since(time.Unix(0, m.lastActivity.Load())) >= quiet
+		idle := time.Since(time.Unix(0, max(start, m.lastActivity.Load()))) >= quiet
 		if idle && len(entries) == 0 && m.pending.Load() == 0 && m.xfers.idle() {
 			return nil
 		}
