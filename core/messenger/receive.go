@@ -99,6 +99,9 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	for _, c := range r.watch {
 		m.adopt(c)
 	}
+	if testHookReceived != nil {
+		testHookReceived()
+	}
 	for mb, seqs := range r.acks {
 		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
 		if err := rc.client.Ack(ctx, mb, seqs...); err != nil {

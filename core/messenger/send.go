@@ -105,10 +105,21 @@ func (m *Messenger) sendBody(id string, body message.Body, opts SendOptions, his
 	if err != nil {
 		return Message{}, err
 	}
+	if testHookQueued != nil {
+		testHookQueued()
+	}
 	m.wakeOutbox()
 	m.hub.post(MessageAdded{Message: *out})
 	return *out, nil
 }
+
+// Test hooks for the crash tests: each runs at a point where a crash is
+// most telling. Nil outside tests.
+var (
+	testHookQueued   func() // a message is in the outbox, not sent
+	testHookSent     func() // the relay acknowledged, the outbox not yet updated
+	testHookReceived func() // received messages are stored, not acknowledged
+)
 
 // queueWith encrypts body for c with its session (loaded from t when sess
 // is nil), seals it to c's envelope key and stores the advanced session
@@ -365,6 +376,9 @@ func (m *Messenger) markSent(done <-chan sentEntry) {
 			return
 		case e := <-done:
 			batch = append(batch, e)
+		}
+		if testHookSent != nil {
+			testHookSent()
 		}
 	drain:
 		for len(batch) < 256 {
