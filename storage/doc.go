@@ -12,10 +12,12 @@
 //   - vault: the vault files (vault.hdr, vault.db, vault.keys, blobs/),
 //     unlock, passphrase change, lock, the typed records core uses
 //     (profile, settings, identities, contacts, sessions, messages with
-//     paging, outbox, attachments), expiry with crypto-shredding, and
-//     compaction.
+//     paging by sequence and by time, outbox, attachments), expiry with
+//     crypto-shredding of messages and their attachments, compaction,
+//     backups, and the optional OS keychain.
 //   - stream: chunked encryption of attachments at rest.
-//   - keyslots: the key file of overwritable slots for crypto-shredding.
+//   - keyslots: the key file of overwritable slots for crypto-shredding
+//     (keys of expiring messages and of attachments).
 //
 // Nothing here imports Fyne; it builds with CGO_ENABLED=0.
 package storage

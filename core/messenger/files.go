@@ -188,7 +188,7 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 	}
 	now := m.now().UTC()
 	hist.SentAt, hist.State, hist.Timer, hist.Burn = now, StateQueued, exp.Timer, exp.BurnOnRead
-	vm := vault.Message{Conversation: c.ID, ID: id, Time: now, Body: mustJSON(hist)}
+	vm := vault.Message{Conversation: c.ID, ID: id, Time: now, Body: mustJSON(hist), Attachments: []vault.AttachmentID{attID}}
 	if exp.Timer > 0 {
 		vm.Expires = now.Add(time.Duration(exp.Timer) * time.Second)
 	}
@@ -204,6 +204,7 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 	})
 	if err != nil {
 		os.Remove(filepath.Join(m.cfg.Dir, rel))
+		m.v.DeleteAttachment(attID)
 		return Message{}, rep, err
 	}
 	pm := publicMessage(vm, hist)
@@ -517,6 +518,7 @@ func (m *Messenger) download(x xferRec) error {
 		}
 		rec.File.Have, rec.File.Attach = true, string(attID)
 		vm.Body = mustJSON(rec)
+		vm.Attachments = append(vm.Attachments, attID)
 		if err := t.UpdateMessage(vm); err != nil {
 			return err
 		}

@@ -356,30 +356,53 @@ func (kf *File) grow() error {
 // fresh random key in it and syncs the file. The key is returned only once
 // it is durable.
 func (kf *File) Alloc() (slot uint32, key []byte, err error) {
+	k := new([KeySize]byte)
+	rand.Read(k[:])
+	i, err := kf.store(k)
+	if err != nil {
+		return 0, nil, err
+	}
+	return i, slices.Clone(k[:]), nil
+}
+
+// AllocKey is Alloc for a key the caller already has (KeySize bytes),
+// such as one moved out of another store: it chooses a free slot,
+// stores a copy of key in it and syncs the file before returning.
+func (kf *File) AllocKey(key []byte) (slot uint32, err error) {
+	if len(key) != KeySize {
+		return 0, fmt.Errorf("keyslots: key is %d bytes, want %d", len(key), KeySize)
+	}
+	k := new([KeySize]byte)
+	copy(k[:], key)
+	return kf.store(k)
+}
+
+// store writes k into a free slot and keeps it; on error k is wiped.
+func (kf *File) store(k *[KeySize]byte) (uint32, error) {
 	kf.mu.Lock()
 	defer kf.mu.Unlock()
 	if kf.slotKey == nil {
-		return 0, nil, ErrClosed
+		clear(k[:])
+		return 0, ErrClosed
 	}
 	if len(kf.free) == 0 {
 		if err := kf.grow(); err != nil {
-			return 0, nil, err
+			clear(k[:])
+			return 0, err
 		}
 	}
 	i := kf.free[len(kf.free)-1]
-	k := new([KeySize]byte)
-	rand.Read(k[:])
 	nonce := make([]byte, nonceSize)
 	rand.Read(nonce)
 	if err := kf.writeSlot(i, sealSlot(kf.aead(), &kf.ad, i, nonce, k)); err != nil {
 		// The slot may hold the new content or be torn; it stays free, and
 		// whatever it holds is overwritten when it is next used.
 		clear(k[:])
-		return 0, nil, err
+		return 0, err
 	}
 	kf.free = kf.free[:len(kf.free)-1]
 	kf.keys[i] = k
-	return i, slices.Clone(k[:]), nil
+	return i, nil
 }
 
 // Get returns a copy of the key in slot. Errors wrap ErrNoKey for a slot

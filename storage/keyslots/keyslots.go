@@ -1,6 +1,6 @@
-// Package keyslots keeps the keys of disappearing messages in a file of
-// fixed-size slots that are overwritten in place when a key is destroyed
-// (crypto-shredding).
+// Package keyslots keeps the keys of disappearing messages (and of
+// attachments) in a file of fixed-size slots that are overwritten in
+// place when a key is destroyed (crypto-shredding).
 //
 // The vault's bbolt file copies pages on write and keeps freed pages until
 // it reuses them, so a key deleted from bbolt may stay on disk for a long

@@ -435,3 +435,40 @@ func TestDestroyMany(t *testing.T) {
 		}
 	}
 }
+
+// AllocKey stores the caller's key: it reads back, survives a reopen,
+// is a copy (the caller's slice may be wiped), and bad sizes are refused.
+func TestAllocKey(t *testing.T) {
+	kf, path, master := openTemp(t)
+	key := bytes.Repeat([]byte{0xa5}, KeySize)
+	s, err := kf.AllocKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(key)
+	want := bytes.Repeat([]byte{0xa5}, KeySize)
+	if got, err := kf.Get(s); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("Get(%d): got %x, %v, want %x", s, got, err, want)
+	}
+	s2, _, err := kf.Alloc()
+	if err != nil || s2 == s {
+		t.Fatalf("Alloc after AllocKey: slot %d, %v; want a slot other than %d", s2, err, s)
+	}
+	for _, n := range []int{0, KeySize - 1, KeySize + 1} {
+		if _, err := kf.AllocKey(make([]byte, n)); err == nil {
+			t.Errorf("AllocKey of %d bytes: no error", n)
+		}
+	}
+	kf.Close()
+	if _, err := kf.AllocKey(want); !errors.Is(err, ErrClosed) {
+		t.Errorf("AllocKey after Close: got %v, want ErrClosed", err)
+	}
+	kf2, err := Open(path, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kf2.Close()
+	if got, err := kf2.Get(s); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("after reopen: got %x, %v, want %x", got, err, want)
+	}
+}

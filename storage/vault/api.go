@@ -112,7 +112,21 @@ func (v *Vault) Messages(conversation string, before uint64, limit int) (ms []Me
 	return ms, err
 }
 
-// DeleteMessage removes a message.
+// SeqAt returns the sequence number of the oldest message of a
+// conversation whose order time is at or after at; see Tx.SeqAt.
+func (v *Vault) SeqAt(conversation string, at time.Time) (seq uint64, err error) {
+	err = v.View(func(t *Tx) error { seq, err = t.SeqAt(conversation, at); return err })
+	return seq, err
+}
+
+// MessagesBefore returns a page of a conversation's messages whose
+// order time is before before, newest first; see Tx.MessagesBefore.
+func (v *Vault) MessagesBefore(conversation string, before time.Time, limit int) (ms []Message, err error) {
+	err = v.View(func(t *Tx) error { ms, err = t.MessagesBefore(conversation, before, limit); return err })
+	return ms, err
+}
+
+// DeleteMessage removes a message and the attachments it owns.
 func (v *Vault) DeleteMessage(conversation string, seq uint64) error {
 	return v.Update(func(t *Tx) error { return t.DeleteMessage(conversation, seq) })
 }

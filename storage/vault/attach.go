@@ -10,12 +10,17 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ephemera-im/ephemera/storage/keyslots"
 	"github.com/ephemera-im/ephemera/storage/stream"
 )
 
 // BlobDir is the folder, inside a vault directory, of encrypted
 // attachments, one file per attachment named by its random id.
 const BlobDir = "blobs"
+
+// blobTempPrefix starts the names of blobs being written; Open removes
+// what an interrupted write left.
+const blobTempPrefix = ".tmp-"
 
 // AttachmentID names an attachment: 32 lowercase hex digits, random, so
 // the blob's file name says nothing about its content or owner.
@@ -35,40 +40,133 @@ func (id AttachmentID) valid() bool {
 	return true
 }
 
+// ErrAttachmentOwned: AddMessage named an attachment that already
+// belongs to another message.
+var ErrAttachmentOwned = errors.New("vault: attachment belongs to another message")
+
 // PutAttachment encrypts what r yields into a new blob (storage/stream:
 // 64 KiB chunks under a fresh random key) and returns its id. The key is
-// kept in a sealed record. The blob is written to a temporary file,
-// fsynced and renamed into place before the record is committed, so a
-// crash leaves either a complete attachment or a blob whose key was never
-// stored (unreadable; not yet collected).
+// kept in a slot of vault.keys, like the key of an expiring message, and
+// the attachment's sealed record names that slot; DeleteAttachment, and
+// the deletion or expiry of the message that owns the attachment (see
+// Message.Attachments), overwrite the slot. The blob is written to a
+// temporary file, fsynced and renamed into place before the record is
+// committed; a crash before the commit leaves a blob without a record
+// and a slot no record names, both removed by the next Open.
 func (v *Vault) PutAttachment(r io.Reader) (AttachmentID, error) {
 	if v.locked() {
 		return "", ErrLocked
 	}
+	if v.shredPending.Load() {
+		return "", fmt.Errorf("vault: put attachment: %w", errShredPending)
+	}
 	var raw [16]byte
 	rand.Read(raw[:])
 	id := AttachmentID(hex.EncodeToString(raw[:]))
-	key := make([]byte, stream.KeySize)
-	rand.Read(key)
-	defer clear(key)
 	dir := filepath.Join(v.dir, BlobDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
-	path := filepath.Join(dir, string(id))
-	if err := writeBlob(dir, path, r, key); err != nil {
+	slot, key, err := v.ks.Alloc()
+	if err != nil {
+		if errors.Is(err, keyslots.ErrClosed) {
+			err = ErrLocked
+		}
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
-	err := v.Update(func(t *Tx) error { return t.put(bucketRecords, tAttachment, string(id), 0, key) })
+	defer clear(key)
+	path := filepath.Join(dir, string(id))
+	if err := writeBlob(dir, path, r, key); err != nil {
+		v.ks.Destroy(slot) // best effort: else an orphan the next Open destroys
+		return "", fmt.Errorf("vault: put attachment: %w", err)
+	}
+	rec := attRecord{Slot: uint64(slot) + 1}
+	err = v.Update(func(t *Tx) error { return t.put(bucketRecords, tAttachment, string(id), 0, rec.encode()) })
 	if err != nil {
 		os.Remove(path)
+		v.ks.Destroy(slot)
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
 	return id, nil
 }
 
+// attachment reads an attachment's record; ok is false if there is none.
+func (t *Tx) attachment(id AttachmentID) (r attRecord, ok bool, err error) {
+	if !id.valid() {
+		return r, false, nil
+	}
+	_, pt, err := t.get(bucketRecords, tAttachment, string(id), 0)
+	if err != nil || pt == nil {
+		return r, false, err
+	}
+	r, err = decodeAttRecord(pt)
+	if err != nil {
+		return r, false, fmt.Errorf("attachment %s: %w", id, err)
+	}
+	return r, true, nil
+}
+
+// own makes message (conversation, seq) the owner of atts.
+func (t *Tx) own(conversation string, seq uint64, atts []AttachmentID) error {
+	for _, id := range atts {
+		r, ok, err := t.attachment(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("attachment %q: %w", id, ErrNotFound)
+		}
+		if r.Seq != 0 && (r.Conversation != conversation || r.Seq != seq) {
+			return fmt.Errorf("attachment %s: %w", id, ErrAttachmentOwned)
+		}
+		r.Conversation, r.Seq = conversation, seq
+		if err := t.put(bucketRecords, tAttachment, string(id), 0, r.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// disown deletes those of atts that message (conversation, seq) owns.
+func (t *Tx) disown(conversation string, seq uint64, atts []AttachmentID) error {
+	for _, id := range atts {
+		r, ok, err := t.attachment(id)
+		if err != nil {
+			return err
+		}
+		if ok && r.Seq == seq && r.Conversation == conversation {
+			if err := t.dropAttachment(id, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropAttachment deletes an attachment's record; its slot is destroyed
+// and its blob removed once the transaction commits.
+func (t *Tx) dropAttachment(id AttachmentID, r attRecord) error {
+	if err := t.del(bucketRecords, tAttachment, string(id), 0); err != nil {
+		return err
+	}
+	t.dropSlots = append(t.dropSlots, uint32(r.Slot-1))
+	t.dropBlobs = append(t.dropBlobs, id)
+	return nil
+}
+
+// removeBlobs removes the blob files of deleted attachments; what is
+// left (an error, a crash) has no record and goes at the next Open.
+func (v *Vault) removeBlobs(ids []AttachmentID) {
+	for _, id := range ids {
+		os.Remove(filepath.Join(v.dir, BlobDir, string(id)))
+	}
+	if len(ids) > 0 {
+		syncDir(filepath.Join(v.dir, BlobDir))
+	}
+}
+
 func writeBlob(dir, path string, r io.Reader, key []byte) error {
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := os.CreateTemp(dir, blobTempPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -108,15 +206,29 @@ type Attachment struct {
 func (a *Attachment) Close() error { return a.f.Close() }
 
 // OpenAttachment opens an attachment for reading. A deleted or unknown
-// id is ErrNotFound; a damaged blob fails with stream's errors.
+// id, or one whose key was destroyed, is ErrNotFound; a damaged blob
+// fails with stream's errors.
 func (v *Vault) OpenAttachment(id AttachmentID) (*Attachment, error) {
 	if !id.valid() {
 		return nil, fmt.Errorf("vault: open attachment %q: %w", id, ErrNotFound)
 	}
 	var key []byte
-	err := v.View(func(t *Tx) (err error) {
-		key, err = t.getBytes(tAttachment, string(id), "attachment")
-		return err
+	err := v.View(func(t *Tx) error {
+		r, ok, err := t.attachment(id)
+		if err != nil {
+			return fmt.Errorf("vault: open attachment: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("vault: open attachment %s: %w", id, ErrNotFound)
+		}
+		key, err = v.ks.Get(uint32(r.Slot - 1))
+		if errors.Is(err, keyslots.ErrNoKey) || errors.Is(err, keyslots.ErrRange) {
+			return fmt.Errorf("vault: open attachment %s: %w (key destroyed)", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("vault: open attachment: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -142,17 +254,23 @@ func (v *Vault) OpenAttachment(id AttachmentID) (*Attachment, error) {
 	return &Attachment{SectionReader: io.NewSectionReader(ra, 0, ra.Size()), f: f}, nil
 }
 
-// DeleteAttachment deletes an attachment's key record, then its blob.
-// Deleting a missing one is no error. The key stays in bbolt's freed
-// pages until Compact.
+// DeleteAttachment deletes an attachment: its record, then (once that
+// committed) it overwrites the key's slot in vault.keys and removes the
+// blob. After it returns the key is in no file of the profile. Deleting
+// a missing one is no error. A message that listed the attachment keeps
+// listing it; OpenAttachment then answers ErrNotFound.
 func (v *Vault) DeleteAttachment(id AttachmentID) error {
 	if !id.valid() {
 		return nil
 	}
-	if err := v.Update(func(t *Tx) error { return t.del(bucketRecords, tAttachment, string(id), 0) }); err != nil {
-		return fmt.Errorf("vault: delete attachment: %w", err)
-	}
-	if err := os.Remove(filepath.Join(v.dir, BlobDir, string(id))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err := v.Update(func(t *Tx) error {
+		r, ok, err := t.attachment(id)
+		if err != nil || !ok {
+			return err
+		}
+		return t.dropAttachment(id, r)
+	})
+	if err != nil {
 		return fmt.Errorf("vault: delete attachment: %w", err)
 	}
 	return nil

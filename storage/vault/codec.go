@@ -63,7 +63,26 @@ func (d *decoder) bytes() []byte {
 	return append([]byte(nil), v...)
 }
 
-func (d *decoder) str() string     { return string(d.bytes()) }
+// bytesNoCopy is bytes without the copy: the result aliases the input.
+func (d *decoder) bytesNoCopy() []byte {
+	if len(d.b) < 4 {
+		d.fail("length")
+		return nil
+	}
+	n := binary.BigEndian.Uint32(d.b)
+	if uint64(n) > uint64(len(d.b)-4) {
+		d.fail("bytes")
+		return nil
+	}
+	v := d.b[4 : 4+n : 4+n]
+	d.b = d.b[4+n:]
+	if n == 0 {
+		return nil
+	}
+	return v
+}
+
+func (d *decoder) str() string     { return string(d.bytesNoCopy()) }
 func (d *decoder) time() time.Time { return nanosToTime(int64(d.u64())) }
 func (d *decoder) done() error {
 	if d.err == nil && len(d.b) != 0 {
@@ -108,6 +127,11 @@ type Message struct {
 	BurnOnRead bool
 	// Body is the message's content, opaque to the vault.
 	Body []byte
+	// Attachments are the attachments (from PutAttachment) that belong to
+	// the message. AddMessage makes the message their owner: when it is
+	// deleted or expires, their keys are destroyed and their blobs
+	// removed with it. An attachment has at most one owner.
+	Attachments []AttachmentID
 }
 
 func (m *Message) encode() []byte {
@@ -123,21 +147,53 @@ func (m *Message) encode() []byte {
 	}
 	e.u64(flags)
 	e.bytes(m.Body)
+	// Written only when present, so messages without attachments keep
+	// the encoding of schema version 2.
+	if len(m.Attachments) > 0 {
+		e.u64(uint64(len(m.Attachments)))
+		for _, id := range m.Attachments {
+			e.str(string(id))
+		}
+	}
 	return e.b
 }
 
 // canExpire reports whether m is sealed under a key slot of its own.
 func (m *Message) canExpire() bool { return !m.Expires.IsZero() || m.BurnOnRead }
 
-func decodeMessage(b []byte) (Message, error) {
+func decodeMessage(b []byte) (Message, error) { return decodeMessageIn(b, "") }
+
+// decodeMessageIn is decodeMessage for a message expected in
+// conversation conv: when it is, Conversation shares conv's string
+// instead of a copy.
+func decodeMessageIn(b []byte, conv string) (Message, error) {
 	d := decoder{b: b}
-	m := Message{Conversation: d.str(), Seq: d.u64(), ID: d.str(), Time: d.time(), Expires: d.time()}
+	var m Message
+	if c := d.bytesNoCopy(); string(c) == conv {
+		m.Conversation = conv
+	} else {
+		m.Conversation = string(c)
+	}
+	m.Seq, m.ID, m.Time, m.Expires = d.u64(), d.str(), d.time(), d.time()
 	flags := d.u64()
 	m.Body = d.bytes()
 	if d.err == nil && flags > 1 {
 		d.err = fmt.Errorf("%w: message flags %#x", ErrCorrupt, flags)
 	}
 	m.BurnOnRead = flags == 1
+	if d.err == nil && len(d.b) > 0 {
+		n := d.u64()
+		if d.err == nil && (n == 0 || n > uint64(len(d.b))/(4+32)) {
+			d.err = fmt.Errorf("%w: %d attachments in %d bytes", ErrCorrupt, n, len(d.b))
+		}
+		for i := uint64(0); d.err == nil && i < n; i++ {
+			id := AttachmentID(d.str())
+			if d.err == nil && !id.valid() {
+				d.err = fmt.Errorf("%w: attachment id %q", ErrCorrupt, id)
+			}
+			m.Attachments = append(m.Attachments, id)
+		}
+	}
 	return m, d.done()
 }
 
@@ -146,23 +202,68 @@ func decodeMessage(b []byte) (Message, error) {
 // One that can is sealed again under the key in key slot Slot-1, and
 // Payload is nonce || ciphertext of its encoding: the slot number is
 // inside the outer sealed record, invisible without the master key.
+//
+// Since schema version 3 it also holds the message's order time (Unix
+// nanoseconds, see Tx.SeqAt), outside the per-message seal so that the
+// time index can be searched without the message keys. Records written
+// by version 2 have none (HasOrder false); their order time is the
+// message's Time.
 type msgRecord struct {
-	Slot    uint64 // key slot + 1; 0 means inline
-	Payload []byte
+	Slot     uint64 // key slot + 1; 0 means inline
+	Payload  []byte
+	Order    int64
+	HasOrder bool
 }
 
 func (r *msgRecord) encode() []byte {
-	e := encoder{make([]byte, 0, 12+len(r.Payload))}
+	e := encoder{make([]byte, 0, 20+len(r.Payload))}
 	e.u64(r.Slot)
 	e.bytes(r.Payload)
+	if r.HasOrder {
+		e.u64(uint64(r.Order))
+	}
 	return e.b
 }
 
 func decodeMsgRecord(b []byte) (msgRecord, error) {
 	d := decoder{b: b}
-	r := msgRecord{Slot: d.u64(), Payload: d.bytes()}
+	r := msgRecord{Slot: d.u64(), Payload: d.bytesNoCopy()}
 	if d.err == nil && r.Slot > 1<<32 {
 		d.err = fmt.Errorf("%w: key slot %d", ErrCorrupt, r.Slot-1)
+	}
+	if d.err == nil && len(d.b) > 0 {
+		r.Order, r.HasOrder = int64(d.u64()), true
+	}
+	return r, d.done()
+}
+
+// attRecord is the plaintext of an attachment's sealed record (schema
+// version 3): the key slot holding the blob's key, and the message that
+// owns the attachment (Seq 0: none yet). Version 2 kept the key itself
+// here, so a deleted attachment's key stayed in bbolt's freed pages.
+type attRecord struct {
+	Slot         uint64 // key slot + 1
+	Conversation string
+	Seq          uint64
+}
+
+func (r *attRecord) encode() []byte {
+	e := encoder{make([]byte, 0, 20+len(r.Conversation))}
+	e.u64(r.Slot)
+	e.str(r.Conversation)
+	e.u64(r.Seq)
+	return e.b
+}
+
+func decodeAttRecord(b []byte) (attRecord, error) {
+	d := decoder{b: b}
+	r := attRecord{Slot: d.u64(), Conversation: d.str(), Seq: d.u64()}
+	switch {
+	case d.err != nil:
+	case r.Slot == 0 || r.Slot > 1<<32:
+		d.err = fmt.Errorf("%w: attachment key slot %d", ErrCorrupt, int64(r.Slot)-1)
+	case r.Seq == 0 && r.Conversation != "":
+		d.err = fmt.Errorf("%w: attachment owner without a sequence number", ErrCorrupt)
 	}
 	return r, d.done()
 }
@@ -212,18 +313,30 @@ func decodeOutbox(b []byte) (OutboxEntry, error) {
 
 // span is a sequence range [Low, Next): a conversation's messages or the
 // outbox. Below Low every record is gone; Next is the next to assign.
-type span struct{ Low, Next uint64 }
+// A conversation's span written since schema version 3 also holds Last,
+// the order time of its newest message (HasLast).
+type span struct {
+	Low, Next uint64
+	Last      int64
+	HasLast   bool
+}
 
 func (s span) encode() []byte {
 	e := encoder{}
 	e.u64(s.Low)
 	e.u64(s.Next)
+	if s.HasLast {
+		e.u64(uint64(s.Last))
+	}
 	return e.b
 }
 
 func decodeSpan(b []byte) (span, error) {
 	d := decoder{b: b}
 	s := span{Low: d.u64(), Next: d.u64()}
+	if d.err == nil && len(d.b) > 0 {
+		s.Last, s.HasLast = int64(d.u64()), true
+	}
 	if err := d.done(); err != nil {
 		return s, err
 	}

@@ -75,6 +75,13 @@ func FuzzRecordDecode(f *testing.F) {
 	f.Add(encodeStrings([]string{"a", "bb"}))
 	f.Add((&expiryEntry{Conversation: "c", Seq: 2, Expires: time.Unix(5, 0), Slot: 3}).encode())
 	f.Add((&msgRecord{Slot: 4, Payload: []byte("sealed")}).encode())
+	f.Add((&msgRecord{Slot: 0, Payload: []byte("inline"), Order: 5, HasOrder: true}).encode())
+	f.Add(span{Low: 1, Next: 5, Last: 9, HasLast: true}.encode())
+	f.Add((&attRecord{Slot: 3, Conversation: "c", Seq: 2}).encode())
+	f.Add((&attRecord{Slot: 1}).encode())
+	ma := m
+	ma.Attachments = []AttachmentID{"0123456789abcdef0123456789abcdef"}
+	f.Add(ma.encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		check := func(name string, err error, enc func() []byte) {
 			if err != nil {
@@ -99,6 +106,8 @@ func FuzzRecordDecode(f *testing.F) {
 		check("expiry", err, x.encode)
 		r, err := decodeMsgRecord(b)
 		check("message record", err, r.encode)
+		a, err := decodeAttRecord(b)
+		check("attachment record", err, a.encode)
 		ss, err := decodeStrings(b)
 		check("strings", err, func() []byte { return encodeStrings(ss) })
 	})

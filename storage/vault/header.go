@@ -48,7 +48,12 @@ const (
 // a burn-on-read flag; expiry entries name their key slot. Version 1 was
 // never released and its layout changed without a bump, so a version 1
 // vault is refused (ErrOldVersion) rather than migrated.
-const SchemaVersion = 2
+//
+// Version 3: attachment keys live in key slots (the attachment record
+// names the slot and the owning message); messages may list their
+// attachments; message records and conversation spans carry order times
+// for paging by time. Version 2 vaults are migrated (migrate.go).
+const SchemaVersion = 3
 
 // header is the decoded vault.hdr.
 type header struct {

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -74,6 +75,37 @@ const (
 	tAttachment
 )
 
+// tConversationKey is not a record type: it separates the derivation of
+// a conversation's message-key cipher from the record keys.
+const tConversationKey recordType = 0x80
+
+// conversationKey derives the AES-256 key of a conversation's message
+// record keys: the full HMAC-SHA-256 under the id key of
+// (tConversationKey, conversation), so conversations get independent
+// keys and the id key is never used with AES.
+func (k *keys) conversationKey(conversation string) []byte {
+	m := hmac.New(sha256.New, k.id)
+	m.Write([]byte{byte(tConversationKey)})
+	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(conversation))))
+	m.Write([]byte(conversation))
+	return m.Sum(nil)
+}
+
+// msgKeyWith appends the record key of message seq: AES(conversation key,
+// tMessage || 7 zero bytes || seq). A block cipher is a pseudorandom
+// permutation: the keys look random, reveal neither the conversation nor
+// seq, and never collide within a conversation; across conversations
+// (independent keys) a collision of 128-bit values is as unlikely as with
+// the truncated HMAC.
+func msgKeyWith(b cipher.Block, dst []byte, seq uint64) []byte {
+	var in [aes.BlockSize]byte
+	in[0] = byte(tMessage)
+	binary.BigEndian.PutUint64(in[8:], seq)
+	dst = append(dst, in[:]...)
+	b.Encrypt(dst[len(dst)-aes.BlockSize:], in[:])
+	return dst
+}
+
 // recordKey is HMAC-SHA-256(id key, type || len(id) || id || seq),
 // truncated: it reveals neither the id nor the sequence number, so
 // neither which conversation a message belongs to nor its position.
@@ -106,7 +138,10 @@ const (
 )
 
 func recordAD(bucket, key []byte) []byte {
-	ad := make([]byte, 0, len(adLabel)+len(bucket)+1+len(key))
+	return appendRecordAD(make([]byte, 0, len(adLabel)+len(bucket)+1+len(key)), bucket, key)
+}
+
+func appendRecordAD(ad, bucket, key []byte) []byte {
 	ad = append(ad, adLabel...)
 	ad = append(ad, bucket...)
 	ad = append(ad, 0)

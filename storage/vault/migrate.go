@@ -2,9 +2,15 @@ package vault
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
+	"github.com/ephemera-im/ephemera/storage/stream"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Schema migrations. vault.db records its own data version in the meta
@@ -29,14 +35,23 @@ import (
 // metaVersion is the meta bucket's key of vault.db's data version.
 var metaVersion = []byte("version")
 
+// metaLegacyKeys, present in the meta bucket of a vault migrated from
+// version 2, says that message records may still be under the HMAC
+// record keys of version 2; version 3 keys new ones with msgKey. Its
+// presence (not its value) is what counts.
+var metaLegacyKeys = []byte("legacy message keys")
+
 // migration moves vault.db's data from one version to the next inside
-// tx. k holds the vault's keys.
-type migration func(tx *bolt.Tx, k *keys) error
+// tx. v is the vault being opened: its keys and its key file (v.ks) are
+// ready, nothing else has run. Key slots a migration allocates go in
+// v.migrated; if the migration does not commit they are destroyed again.
+type migration func(tx *bolt.Tx, v *Vault) error
 
 // migrations[n] migrates version n to n+1. A nil entry for a version
 // older than currentVersion is an error.
 var migrations = map[uint16]migration{
 	1: refuseV1,
+	2: attachmentKeysToSlots,
 }
 
 // currentVersion is SchemaVersion; tests raise it to exercise migrations.
@@ -51,8 +66,69 @@ var migrateHook func() error
 // records, expiry entries) without a version bump, so a version 1 vault
 // can hold either layout and cannot be migrated with confidence. No
 // released program wrote one.
-func refuseV1(*bolt.Tx, *keys) error {
+func refuseV1(*bolt.Tx, *Vault) error {
 	return fmt.Errorf("%w: schema version 1 is a pre-release format; create a new vault", ErrOldVersion)
+}
+
+// attachmentKeysToSlots migrates version 2 to 3. Message records keep
+// their version 2 keys (HMAC-SHA-256, like every other record), found
+// because metaLegacyKeys is set: new messages are keyed by their
+// conversation's block cipher (msgKey). And each attachment's key
+// moves from its sealed record (the whole plaintext, 32 bytes) into a
+// slot of vault.keys, and the record becomes an attRecord naming the
+// slot, with no owner. Records are found through the blob folder, as
+// their keys are keyed hashes of the attachment ids. Version 3's
+// message records and conversation spans add optional trailing fields
+// that version 2 records lack and are read without them, so they are
+// not rewritten. Open compacts vault.db afterwards, since the old
+// records, keys included, stay in bbolt's freed pages until then.
+func attachmentKeysToSlots(tx *bolt.Tx, v *Vault) error {
+	if err := tx.Bucket(bucketMeta).Put(metaLegacyKeys, []byte{1}); err != nil {
+		return err
+	}
+	dir := filepath.Join(v.dir, BlobDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketRecords)
+	aead, err := chacha20poly1305.NewX(v.keys.seal)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		id := AttachmentID(e.Name())
+		if !id.valid() {
+			continue
+		}
+		k := v.keys.recordKey(tAttachment, string(id), 0)
+		sealed := b.Get(k)
+		if sealed == nil {
+			continue // a blob whose record never committed: removed later
+		}
+		key, err := openRecordWith(aead, bucketRecords, k, sealed)
+		if err != nil {
+			return fmt.Errorf("attachment %s: %w", id, err)
+		}
+		if len(key) != stream.KeySize {
+			clear(key)
+			return fmt.Errorf("%w: attachment %s: key record of %d bytes", ErrCorrupt, id, len(key))
+		}
+		slot, err := v.ks.AllocKey(key)
+		clear(key)
+		if err != nil {
+			return fmt.Errorf("attachment %s: %w", id, err)
+		}
+		v.migrated = append(v.migrated, slot)
+		rec := attRecord{Slot: uint64(slot) + 1}
+		if err := b.Put(k, sealRecordWith(aead, bucketRecords, k, rec.encode())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encodeVersion(n uint16) []byte { return binary.BigEndian.AppendUint16(nil, n) }
@@ -93,13 +169,17 @@ func (v *Vault) migrate(kek []byte) error {
 				if m == nil {
 					return fmt.Errorf("%w: no migration from schema version %d", ErrOldVersion, n)
 				}
-				if err := m(tx, v.keys); err != nil {
+				if err := m(tx, v); err != nil {
 					return fmt.Errorf("migrating from schema version %d: %w", n, err)
 				}
 			}
 			return tx.Bucket(bucketMeta).Put(metaVersion, encodeVersion(currentVersion))
 		})
 		if err != nil {
+			if len(v.migrated) > 0 {
+				v.ks.DestroyMany(v.migrated) // best effort: else orphans for the next Open
+				v.migrated = nil
+			}
 			return err
 		}
 		data = currentVersion
@@ -111,6 +191,9 @@ func (v *Vault) migrate(kek []byte) error {
 	}
 	if v.hdr.Version == data {
 		return nil
+	}
+	if kek == nil {
+		return errNeedPassphrase
 	}
 	h := *v.hdr
 	h.Version = data

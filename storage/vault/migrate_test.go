@@ -48,7 +48,7 @@ var migratedKey = []byte("test migration ran")
 // markMigration is a test migration: it counts its runs and leaves a
 // mark in the meta bucket.
 func markMigration(runs *int) migration {
-	return func(tx *bolt.Tx, k *keys) error {
+	return func(tx *bolt.Tx, _ *Vault) error {
 		*runs++
 		return tx.Bucket(bucketMeta).Put(migratedKey, []byte{1})
 	}
@@ -133,7 +133,7 @@ func TestMigrateFails(t *testing.T) {
 	v.Close()
 	before := hashDir(t, dir)
 	fail := errors.New("cannot")
-	withSchema(t, SchemaVersion+1, func(tx *bolt.Tx, _ *keys) error {
+	withSchema(t, SchemaVersion+1, func(tx *bolt.Tx, _ *Vault) error {
 		tx.Bucket(bucketMeta).Put(migratedKey, []byte{1})
 		return fail
 	})

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -33,19 +34,124 @@ type Tx struct {
 	allocs   []uint32
 	shredded bool
 
+	// dropSlots and dropBlobs are the key slots and blobs of attachments
+	// deleted in this transaction: destroyed and removed once it has
+	// committed (a crash before that leaves a slot no record names and a
+	// blob without a record, which the next Open removes).
+	dropSlots []uint32
+	dropBlobs []AttachmentID
+
 	// Made on first use and dropped with the Tx: a page of 50 messages
-	// then costs one HMAC and one AEAD setup instead of 50 of each.
-	mac  hash.Hash
-	aead cipher.AEAD
-	kbuf [recordKeySize]byte
+	// then costs one HMAC and one AEAD setup instead of 50 of each, and
+	// no bucket lookup per record.
+	mac    hash.Hash
+	conv   cipher.Block // message keys of conversation convID
+	convID string
+	aead   cipher.AEAD
+	kbuf   [recordKeySize]byte
+	adbuf  []byte
+	ptbuf  []byte       // plaintext of the record being decoded (message)
+	cur    *bolt.Cursor // over recs, for point lookups in read-only Txs
+	recs   *bolt.Bucket
+	exps   *bolt.Bucket
+}
+
+// lookup is Bucket.Get. In a read-only Tx, lookups in the records
+// bucket reuse one cursor instead of making one per Get.
+func (t *Tx) lookup(bucket, k []byte) []byte {
+	b := t.bucket(bucket)
+	if t.writable || b != t.recs {
+		return b.Get(k)
+	}
+	if t.cur == nil {
+		t.cur = b.Cursor()
+	}
+	got, v := t.cur.Seek(k)
+	if !bytes.Equal(got, k) {
+		return nil
+	}
+	return v
+}
+
+// bucket returns one of the vault's buckets, looked up once per Tx.
+func (t *Tx) bucket(name []byte) *bolt.Bucket {
+	switch string(name) {
+	case string(bucketRecords):
+		if t.recs == nil {
+			t.recs = t.tx.Bucket(bucketRecords)
+		}
+		return t.recs
+	case string(bucketExpiry):
+		if t.exps == nil {
+			t.exps = t.tx.Bucket(bucketExpiry)
+		}
+		return t.exps
+	}
+	return t.tx.Bucket(name)
+}
+
+// open opens a sealed value of bucket under key k, with the Tx's AEAD
+// and associated-data buffer.
+func (t *Tx) open(bucket, k, sealed []byte) ([]byte, error) {
+	return t.openInto(nil, bucket, k, sealed)
+}
+
+// openInto is open appending the plaintext to dst.
+func (t *Tx) openInto(dst, bucket, k, sealed []byte) ([]byte, error) {
+	if len(sealed) < recordOverhead {
+		return nil, fmt.Errorf("%w: sealed record of %d bytes", ErrCorrupt, len(sealed))
+	}
+	if sealed[0] != recordVersion {
+		return nil, fmt.Errorf("%w: sealed record version %d", ErrCorrupt, sealed[0])
+	}
+	t.adbuf = appendRecordAD(t.adbuf[:0], bucket, k)
+	pt, err := t.aeadFor().Open(dst, sealed[1:1+nonceSize], sealed[1+nonceSize:], t.adbuf)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed record fails to open", ErrCorrupt)
+	}
+	return pt, nil
 }
 
 // key returns the bbolt key of a record; it is valid until the next call.
+// Message records are keyed by their conversation's block cipher
+// (msgKey), except those a version 2 vault wrote, which keep their
+// HMAC keys until deleted.
 func (t *Tx) key(typ recordType, id string, seq uint64) []byte {
+	if typ == tMessage {
+		if !t.v.legacyKeys {
+			return t.msgKey(id, seq)
+		}
+		if k := t.msgKey(id, seq); t.bucket(bucketRecords).Get(k) != nil {
+			return k
+		}
+		if k := t.hmacKey(typ, id, seq); t.bucket(bucketRecords).Get(k) != nil {
+			return k
+		}
+		return t.msgKey(id, seq) // new records always get the new key
+	}
+	return t.hmacKey(typ, id, seq)
+}
+
+func (t *Tx) hmacKey(typ recordType, id string, seq uint64) []byte {
 	if t.mac == nil {
 		t.mac = hmac.New(sha256.New, t.v.keys.id)
 	}
 	return recordKeyWith(t.mac, t.kbuf[:0], typ, id, seq)
+}
+
+// msgKey returns the bbolt key of message seq of a conversation: one
+// AES-256 block, under a key derived from the conversation id, of
+// (tMessage, seq). The cipher of the last conversation used is kept for
+// the Tx, so a page of messages costs one key derivation and then one
+// block encryption per message instead of an HMAC each.
+func (t *Tx) msgKey(conversation string, seq uint64) []byte {
+	if t.conv == nil || t.convID != conversation {
+		ck := t.v.keys.conversationKey(conversation)
+		t.conv, _ = aes.NewCipher(ck) // 32 bytes: cannot fail
+		clear(ck)
+		t.convID = conversation
+	}
+	return msgKeyWith(t.conv, t.kbuf[:0], seq)
 }
 
 func (t *Tx) aeadFor() cipher.AEAD {
@@ -60,11 +166,11 @@ var ErrReadOnly = errors.New("vault: write in a read-only transaction")
 
 func (t *Tx) get(bucket []byte, typ recordType, id string, seq uint64) ([]byte, []byte, error) {
 	k := t.key(typ, id, seq)
-	sealed := t.tx.Bucket(bucket).Get(k)
+	sealed := t.lookup(bucket, k)
 	if sealed == nil {
 		return k, nil, nil
 	}
-	pt, err := openRecordWith(t.aeadFor(), bucket, k, sealed)
+	pt, err := t.open(bucket, k, sealed)
 	return k, pt, err
 }
 
@@ -73,14 +179,14 @@ func (t *Tx) put(bucket []byte, typ recordType, id string, seq uint64, pt []byte
 		return ErrReadOnly
 	}
 	k := bytes.Clone(t.key(typ, id, seq)) // bbolt keeps the key until commit
-	return t.tx.Bucket(bucket).Put(k, sealRecordWith(t.aeadFor(), bucket, k, pt))
+	return t.bucket(bucket).Put(k, sealRecordWith(t.aeadFor(), bucket, k, pt))
 }
 
 func (t *Tx) del(bucket []byte, typ recordType, id string, seq uint64) error {
 	if !t.writable {
 		return ErrReadOnly
 	}
-	return t.tx.Bucket(bucket).Delete(t.key(typ, id, seq))
+	return t.bucket(bucket).Delete(t.key(typ, id, seq))
 }
 
 // getBytes reads an opaque record; ErrNotFound if there is none.
@@ -239,11 +345,17 @@ func (t *Tx) AddMessage(m Message) (Message, error) {
 	}
 	m.Seq = s.Next
 	s.Next++
+	// The order time never goes back (see SeqAt).
+	order := max(timeToNanos(m.Time), s.Last)
+	s.Last, s.HasLast = order, true
 	if err := t.put(bucketRecords, tConversation, m.Conversation, 0, s.encode()); err != nil {
 		return m, err
 	}
+	if err := t.own(m.Conversation, m.Seq, m.Attachments); err != nil {
+		return m, fmt.Errorf("vault: add message: %w", err)
+	}
 	if !m.canExpire() {
-		rec := msgRecord{Payload: m.encode()}
+		rec := msgRecord{Payload: m.encode(), Order: order, HasOrder: true}
 		return m, t.put(bucketRecords, tMessage, m.Conversation, m.Seq, rec.encode())
 	}
 	if t.v.shredPending.Load() {
@@ -256,8 +368,8 @@ func (t *Tx) AddMessage(m Message) (Message, error) {
 	defer clear(key)
 	t.allocs = append(t.allocs, slot)
 	k := bytes.Clone(t.key(tMessage, m.Conversation, m.Seq))
-	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode())}
-	if err := t.tx.Bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
+	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode()), Order: order, HasOrder: true}
+	if err := t.bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
 		return m, err
 	}
 	x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires, Slot: slot}
@@ -274,11 +386,16 @@ func (t *Tx) AddMessage(m Message) (Message, error) {
 // has passed is ErrNotFound even before ExpireDue has deleted it, and so
 // is one whose key slot is gone.
 func (t *Tx) Message(conversation string, seq uint64) (Message, error) {
+	return t.messageAt(conversation, seq, t.v.now())
+}
+
+// messageAt is Message with the clock read once per page.
+func (t *Tx) messageAt(conversation string, seq uint64, now time.Time) (Message, error) {
 	m, _, err := t.message(conversation, seq)
 	if err != nil {
 		return Message{}, err
 	}
-	if !m.Expires.IsZero() && !m.Expires.After(t.v.now()) {
+	if !m.Expires.IsZero() && !m.Expires.After(now) {
 		return Message{}, fmt.Errorf("vault: message: %w (expired)", ErrNotFound)
 	}
 	return m, nil
@@ -287,13 +404,18 @@ func (t *Tx) Message(conversation string, seq uint64) (Message, error) {
 // message reads a message whatever its expiry, with its slot (-1 for an
 // inline message).
 func (t *Tx) message(conversation string, seq uint64) (Message, int64, error) {
-	k, pt, err := t.get(bucketRecords, tMessage, conversation, seq)
-	if err == nil && pt == nil {
-		err = ErrNotFound
+	k := t.key(tMessage, conversation, seq)
+	sealed := t.lookup(bucketRecords, k)
+	if sealed == nil {
+		return Message{}, -1, fmt.Errorf("vault: message: %w", ErrNotFound)
 	}
+	// decodeMessage copies what it keeps, so the plaintext can go to a
+	// buffer reused for every message of the Tx.
+	pt, err := t.openInto(t.ptbuf[:0], bucketRecords, k, sealed)
 	if err != nil {
 		return Message{}, -1, fmt.Errorf("vault: message: %w", err)
 	}
+	t.ptbuf = pt
 	rec, err := decodeMsgRecord(pt)
 	if err != nil {
 		return Message{}, -1, fmt.Errorf("vault: message: %w", err)
@@ -317,7 +439,7 @@ func (t *Tx) message(conversation string, seq uint64) (Message, int64, error) {
 	} else {
 		pt = rec.Payload
 	}
-	m, err := decodeMessage(pt)
+	m, err := decodeMessageIn(pt, conversation)
 	if err != nil {
 		return Message{}, slot, fmt.Errorf("vault: message: %w", err)
 	}
@@ -350,9 +472,13 @@ func (t *Tx) Messages(conversation string, before uint64, limit int) ([]Message,
 	if before == 0 || before > s.Next {
 		before = s.Next
 	}
-	var page []Message
+	if limit <= 0 || before <= s.Low {
+		return nil, nil
+	}
+	page := make([]Message, 0, min(uint64(limit), before-s.Low))
+	now := t.v.now()
 	for seq := before - 1; seq >= s.Low && len(page) < limit; seq-- {
-		m, err := t.Message(conversation, seq)
+		m, err := t.messageAt(conversation, seq, now)
 		if errors.Is(err, ErrNotFound) {
 			continue // expired or deleted
 		}
@@ -364,9 +490,129 @@ func (t *Tx) Messages(conversation string, before uint64, limit int) ([]Message,
 	return page, nil
 }
 
-// DeleteMessage removes a message and its expiry entry; removing a
-// missing one is no error.
+// orderAt returns the order time (Unix nanoseconds) of message seq; ok
+// is false when there is no record or its message cannot be read.
+func (t *Tx) orderAt(conversation string, seq uint64) (order int64, ok bool, err error) {
+	_, pt, err := t.get(bucketRecords, tMessage, conversation, seq)
+	if err != nil {
+		return 0, false, fmt.Errorf("vault: message: %w", err)
+	}
+	if pt == nil {
+		return 0, false, nil
+	}
+	rec, err := decodeMsgRecord(pt)
+	if err != nil {
+		return 0, false, fmt.Errorf("vault: message: %w", err)
+	}
+	if rec.HasOrder {
+		return rec.Order, true, nil
+	}
+	// Written by schema version 2: the order time is the message's Time.
+	m, _, err := t.message(conversation, seq)
+	if errors.Is(err, ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return timeToNanos(m.Time), true, nil
+}
+
+// SeqAt returns the sequence number of the oldest message of a
+// conversation whose order time is at or after at (LastSeq+1 if there
+// is none), for paging by time: Messages(conv, SeqAt(conv, at), n) is
+// the page of messages before at. If messages just below that one were
+// deleted, it may return the number of one of them instead: every
+// message below the result is before at, and every message from it on
+// is not.
+//
+// A message's order time is its Time, or the order time of the message
+// stored before it in the conversation if that is later: order times
+// never decrease with the sequence number, and a message stored late
+// (a delayed delivery, an imported history) keeps the place where it
+// was stored, as on screen, rather than being moved back in the list.
+// Its Time is still the one it was given. A zero Time takes the order
+// time of the message before it.
+//
+// It is a binary search over the sequence numbers, each step one point
+// lookup of a message record (whose order time is in its outer seal,
+// so even a message whose own key is gone still answers): about 17
+// lookups in a conversation of 100,000 messages, and no record key or
+// range scan reveals anything. Deleted messages are stepped over, one
+// lookup each.
+func (t *Tx) SeqAt(conversation string, at time.Time) (uint64, error) {
+	s, err := t.getSpan(tConversation, conversation)
+	if err != nil {
+		return 0, fmt.Errorf("vault: seq at: %w", err)
+	}
+	want := timeToNanos(at)
+	// Present messages below lo are before want; those at or above hi
+	// are not.
+	lo, hi := s.Low, s.Next
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		p, order, found := mid, int64(0), false
+		for ; p < hi; p++ {
+			o, ok, err := t.orderAt(conversation, p)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				order, found = o, true
+				break
+			}
+		}
+		switch {
+		case !found: // [mid, hi) holds no message
+			hi = mid
+		case order < want:
+			lo = p + 1
+		default:
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// MessagesBefore returns up to limit messages of a conversation whose
+// order time (see SeqAt) is before before, newest first; a zero before
+// means from the newest. The next page is
+// Messages(conv, page[len(page)-1].Seq, limit), or MessagesBefore with
+// the last message's order time when times are distinct.
+func (t *Tx) MessagesBefore(conversation string, before time.Time, limit int) ([]Message, error) {
+	var seq uint64
+	if !before.IsZero() {
+		var err error
+		if seq, err = t.SeqAt(conversation, before); err != nil {
+			return nil, err
+		}
+		if seq == 0 { // no messages at all: Messages reads from the newest
+			return nil, nil
+		}
+	}
+	return t.Messages(conversation, seq, limit)
+}
+
+// DeleteMessage removes a message, its expiry entry and the attachments
+// it owns (their key slots are overwritten and their blobs removed once
+// the transaction commits); removing a missing one is no error.
 func (t *Tx) DeleteMessage(conversation string, seq uint64) error {
+	if !t.writable {
+		return ErrReadOnly
+	}
+	var atts []AttachmentID
+	if m, _, err := t.message(conversation, seq); err == nil {
+		atts = m.Attachments
+	}
+	return t.deleteMessage(conversation, seq, atts)
+}
+
+// deleteMessage is DeleteMessage with the message's attachments known
+// (nil when the message could not be read: its key is gone).
+func (t *Tx) deleteMessage(conversation string, seq uint64, atts []AttachmentID) error {
+	if err := t.disown(conversation, seq, atts); err != nil {
+		return err
+	}
 	if err := t.del(bucketRecords, tMessage, conversation, seq); err != nil {
 		return err
 	}
@@ -386,7 +632,7 @@ func (t *Tx) advanceLow(spanType, recType recordType, id string) error {
 		return err
 	}
 	low := s.Low
-	b := t.tx.Bucket(bucketRecords)
+	b := t.bucket(bucketRecords)
 	for n := 0; low < s.Next && n < 64; n++ {
 		if b.Get(t.key(recType, id, low)) != nil {
 			break
@@ -471,8 +717,9 @@ func (t *Tx) expireDue(now time.Time) ([]Message, int64, error) {
 	}
 	sort.Slice(due, func(i, j int) bool { return due[i].Expires.Before(due[j].Expires) })
 	msgs := make([]Message, 0, len(due))
+	atts := make([][]AttachmentID, len(due))
 	slots := make([]uint32, 0, len(due))
-	for _, x := range due {
+	for i, x := range due {
 		m, _, err := t.message(x.Conversation, x.Seq)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -480,6 +727,7 @@ func (t *Tx) expireDue(now time.Time) ([]Message, int64, error) {
 			return nil, 0, err
 		default:
 			msgs = append(msgs, m)
+			atts[i] = m.Attachments
 		}
 		slots = append(slots, x.Slot)
 	}
@@ -489,8 +737,11 @@ func (t *Tx) expireDue(now time.Time) ([]Message, int64, error) {
 		}
 		t.shredded = true
 	}
-	for _, x := range due {
-		if err := t.DeleteMessage(x.Conversation, x.Seq); err != nil {
+	// The messages' attachments lose their keys after the commit
+	// (dropSlots): destroyed before it, a failed commit would leave
+	// attachment records naming slots that could be reused.
+	for i, x := range due {
+		if err := t.deleteMessage(x.Conversation, x.Seq, atts[i]); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -502,9 +753,9 @@ func (t *Tx) expireDue(now time.Time) ([]Message, int64, error) {
 func (t *Tx) expiryIndex(pick func(*expiryEntry) bool) ([]expiryEntry, int64, error) {
 	var out []expiryEntry
 	var next int64
-	b := t.tx.Bucket(bucketExpiry)
+	b := t.bucket(bucketExpiry)
 	err := b.ForEach(func(k, sealed []byte) error {
-		pt, err := openRecordWith(t.aeadFor(), bucketExpiry, k, sealed)
+		pt, err := t.open(bucketExpiry, k, sealed)
 		if err != nil {
 			return err
 		}

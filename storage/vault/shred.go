@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ephemera-im/ephemera/storage/keyslots"
@@ -71,12 +74,15 @@ func openMessage(key, recKey, sealed []byte) ([]byte, error) {
 
 // reconcile runs in Open before anything is readable. It deletes the
 // records of messages whose key slot is gone (a crash or failed commit
-// after the slots were destroyed, or a missing key file), then destroys
-// the slots that hold a key no record names (a crash between Alloc and
-// the commit of the message).
+// after the slots were destroyed, or a missing key file); goes through
+// the blob folder (cleanBlobs); then destroys the slots that hold a key
+// no record names (a crash between Alloc and the commit of a message or
+// attachment, or between an attachment's deletion and its slot's
+// overwriting).
 func (v *Vault) reconcile() error {
 	allocated := v.ks.Allocated()
 	var used []uint32
+	var stray []string
 	err := v.Update(func(t *Tx) error {
 		refs, _, err := t.expiryIndex(func(*expiryEntry) bool { return true })
 		if err != nil {
@@ -87,14 +93,20 @@ func (v *Vault) reconcile() error {
 				used = append(used, x.Slot)
 				continue
 			}
-			if err := t.DeleteMessage(x.Conversation, x.Seq); err != nil {
+			if err := t.deleteMessage(x.Conversation, x.Seq, nil); err != nil {
 				return err
 			}
 		}
-		return nil
+		att, s, err := t.cleanBlobs(allocated)
+		used = append(used, att...)
+		stray = s
+		return err
 	})
 	if err != nil {
 		return err
+	}
+	for _, p := range stray {
+		os.Remove(p)
 	}
 	slices.Sort(used)
 	var orphans []uint32
@@ -107,6 +119,62 @@ func (v *Vault) reconcile() error {
 		return nil
 	}
 	return v.ks.DestroyMany(orphans)
+}
+
+// cleanBlobs goes through the blob folder at Open and returns the key
+// slots of the attachments that stay, and the paths of stray files to
+// remove: temporary files of interrupted writes, and blobs without a
+// record (a crash before PutAttachment's commit, or after a deletion's
+// commit but before the blob's removal). It deletes (dropAttachment)
+// the attachments whose key slot is gone and those whose owning message
+// is gone or unreadable (it expired, with a crash before its
+// attachments were deleted). allocated is sorted.
+func (t *Tx) cleanBlobs(allocated []uint32) (used []uint32, stray []string, err error) {
+	dir := filepath.Join(t.v.dir, BlobDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, blobTempPrefix) {
+			stray = append(stray, filepath.Join(dir, name))
+			continue
+		}
+		id := AttachmentID(name)
+		if !id.valid() || !e.Type().IsRegular() {
+			continue // not ours: left alone
+		}
+		r, ok, err := t.attachment(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			stray = append(stray, filepath.Join(dir, name))
+			continue
+		}
+		slot := uint32(r.Slot - 1)
+		gone := false
+		if _, live := slices.BinarySearch(allocated, slot); !live {
+			gone = true
+		} else if r.Seq != 0 {
+			// Only a message known to be gone frees its attachments; a
+			// damaged record keeps them (and does not stop Open).
+			_, _, err := t.message(r.Conversation, r.Seq)
+			gone = errors.Is(err, ErrNotFound)
+		}
+		if gone {
+			if err := t.dropAttachment(id, r); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		used = append(used, slot)
+	}
+	return used, stray, nil
 }
 
 // Burn expires a message that can expire (Expires or BurnOnRead set) now:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrExpiryRemoved: UpdateMessage was asked to make a message that can
@@ -13,7 +14,10 @@ var ErrExpiryRemoved = errors.New("vault: cannot remove a message's expiry")
 
 // UpdateMessage replaces the Body, Time, Expires and BurnOnRead of message
 // m.Seq of m.Conversation (delivery states, the start of a burn-on-read
-// countdown). The message keeps its sequence number and its key slot; a
+// countdown), and adds to the message's attachments those of
+// m.Attachments it does not have yet (a file that arrived after its
+// message): the message becomes their owner, as with AddMessage.
+// Attachments are never removed this way; DeleteAttachment does that. The message keeps its sequence number and its key slot; a
 // message that could not expire and now can is moved under a fresh slot,
 // and its expiry index entry follows Expires. ErrNotFound if the message
 // is gone or past its expiry; ErrExpiryRemoved if m would no longer expire
@@ -32,8 +36,24 @@ func (t *Tx) UpdateMessage(m Message) error {
 	if old.canExpire() && !m.canExpire() {
 		return ErrExpiryRemoved
 	}
+	// The message keeps its attachments, gains those newly listed in m
+	// (it becomes their owner), and keeps its place in time order.
+	var added []AttachmentID
+	for _, id := range m.Attachments {
+		if !slices.Contains(old.Attachments, id) && !slices.Contains(added, id) {
+			added = append(added, id)
+		}
+	}
+	if err := t.own(m.Conversation, m.Seq, added); err != nil {
+		return fmt.Errorf("vault: update message: %w", err)
+	}
+	m.Attachments = append(slices.Clip(old.Attachments), added...)
+	order, _, err := t.orderAt(m.Conversation, m.Seq)
+	if err != nil {
+		return fmt.Errorf("vault: update message: %w", err)
+	}
 	if !m.canExpire() {
-		rec := msgRecord{Payload: m.encode()}
+		rec := msgRecord{Payload: m.encode(), Order: order, HasOrder: true}
 		return t.put(bucketRecords, tMessage, m.Conversation, m.Seq, rec.encode())
 	}
 	var key []byte
@@ -55,8 +75,8 @@ func (t *Tx) UpdateMessage(m Message) error {
 	}
 	defer clear(key)
 	k := bytes.Clone(t.key(tMessage, m.Conversation, m.Seq))
-	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode())}
-	if err := t.tx.Bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
+	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode()), Order: order, HasOrder: true}
+	if err := t.bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
 		return err
 	}
 	x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires, Slot: uint32(slot)}

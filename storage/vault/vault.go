@@ -54,6 +54,10 @@ type Options struct {
 	// CompactEvery, if positive, makes ExpireDue call Compact once that
 	// many messages have expired since the last compaction.
 	CompactEvery int
+	// Keychain, if set, gets a copy of the master key at every Create
+	// and passphrase Open, so OpenWithKeychain can unlock without the
+	// passphrase. Off (nil) by default; see Keychain.
+	Keychain Keychain
 }
 
 func (o *Options) kdf() KDFParams {
@@ -89,6 +93,8 @@ type Vault struct {
 
 	ks           *keyslots.File // per-message keys; closed once locked
 	shredPending atomic.Bool    // see errShredPending
+	migrated     []uint32       // key slots a migration allocated in Open
+	legacyKeys   bool           // vault.db may hold HMAC-keyed messages (metaLegacyKeys)
 	stop         chan struct{}  // closed by Lock to end the expiry timer
 	stopOnce     sync.Once
 }
@@ -138,7 +144,7 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 	wrapKey(h, passphrase, master)
 	// vault.db with its check record is made and synced first, the
 	// header last: the header's appearance is what makes a vault.
-	v, err := open(dir, h, master, nil, opts)
+	v, err := open(dir, h, master, nil, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +152,7 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 		v.Lock()
 		return nil, fmt.Errorf("vault: create: %w", err)
 	}
+	v.keychainStore()
 	return v, nil
 }
 
@@ -175,7 +182,12 @@ func Open(dir string, passphrase []byte, opts Options) (*Vault, error) {
 		}
 		return nil, fmt.Errorf("vault: open: %w", err)
 	}
-	return open(dir, h, master, kek, opts)
+	v, err := open(dir, h, master, kek, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	v.keychainStore()
+	return v, nil
 }
 
 func readHeader(dir string) (*header, error) {
@@ -275,9 +287,8 @@ func writeHeader(dir string, h *header) error {
 
 // open opens vault.db with an unwrapped master key; it owns master. kek
 // is the key that unwrapped it, used to rewrite the header after a
-// migration; nil means Create.
-func open(dir string, h *header, master, kek []byte, opts Options) (*Vault, error) {
-	create := kek == nil
+// migration; nil when creating or unlocking from the keychain.
+func open(dir string, h *header, master, kek []byte, opts Options, create bool) (*Vault, error) {
 	k, err := newKeys(master)
 	if err != nil {
 		clear(master)
@@ -305,19 +316,28 @@ func open(dir string, h *header, master, kek []byte, opts Options) (*Vault, erro
 		k.wipe()
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
-	// vault.db is ours (the check record matched): bring it and the
-	// header up to this program's schema before anything reads records.
+	// vault.db is ours (the check record matched): the key file may be
+	// touched now (a migration may move keys into it).
+	if v.ks, err = openKeySlots(dir, master); err != nil {
+		db.Close()
+		k.wipe()
+		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+	}
+	// Bring vault.db and the header up to this program's schema before
+	// anything reads records.
 	if !create {
 		if err := v.migrate(kek); err != nil {
 			db.Close()
+			v.ks.Close()
 			k.wipe()
 			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 		}
 	}
-	// The key file and a compaction's leftover may be touched now.
-	if v.ks, err = openKeySlots(dir, master); err != nil {
-		db.Close()
-		k.wipe()
+	if err := db.View(func(tx *bolt.Tx) error {
+		v.legacyKeys = tx.Bucket(bucketMeta).Get(metaLegacyKeys) != nil
+		return nil
+	}); err != nil {
+		v.Lock()
 		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 	}
 	os.Remove(path + compactSuffix)
@@ -330,6 +350,15 @@ func open(dir string, h *header, master, kek []byte, opts Options) (*Vault, erro
 	if _, err := v.ExpireDue(v.now()); err != nil {
 		v.Lock()
 		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+	}
+	// A migration that moved keys out of records left them in freed
+	// pages: compact them away now.
+	if len(v.migrated) > 0 {
+		v.migrated = nil
+		if err := v.Compact(); err != nil {
+			v.Lock()
+			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+		}
 	}
 	if opts.ExpiryInterval > 0 {
 		ticker := opts.Ticker
@@ -498,5 +527,13 @@ func (v *Vault) update(fn func(*Tx) error) (int64, error) {
 	if t.shredded {
 		v.shredPending.Store(false)
 	}
+	// Deleted attachments: their keys go now that no record names them.
+	if len(t.dropSlots) > 0 {
+		if err := v.ks.DestroyMany(t.dropSlots); err != nil {
+			// Committed; the next Open destroys the slots no record names.
+			return t.minDue, fmt.Errorf("vault: destroying attachment keys: %w", err)
+		}
+	}
+	v.removeBlobs(t.dropBlobs)
 	return t.minDue, nil
 }
