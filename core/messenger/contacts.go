@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -230,7 +231,7 @@ func (m *Messenger) CreateInvite(ctx context.Context, opts InviteOptions) (Invit
 }
 
 func (m *Messenger) putInvite(rec inviteRec) error {
-	return m.v.Update(func(t *vault.Tx) error {
+	return m.update(func(t *vault.Tx) error {
 		ids, err := getJSON[[]string](t.Setting(setInvites))
 		if err != nil && !errors.Is(err, vault.ErrNotFound) {
 			return err
@@ -328,7 +329,7 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	}
 	h := hello{Invite: c.Invite, Bundle: m.id.Bundle().Marshal(), Relay: mine.Relay, Mailbox: mine.ID, Token: mine.Token}
 	ctl := &message.Control{Type: ctlHello, Data: mustJSON(h)}
-	err = m.v.Update(func(t *vault.Tx) error {
+	err = m.update(func(t *vault.Tx) error {
 		if err := t.PutContact(vault.Contact{ID: c.ID, Data: mustJSON(c)}); err != nil {
 			return err
 		}
@@ -420,10 +421,34 @@ func contactIn(t *vault.Tx, id string) (*contactRec, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec contactRec
-	if err := json.Unmarshal(c.Data, &rec); err != nil {
+	return decodeContact(c.Data)
+}
+
+// decoded caches decoded contact records by the digest of their
+// encoding: a contact is read in every message's transaction, and its
+// JSON (with the identity bundle in base64) costs more than the rest.
+var decoded struct {
+	sync.Mutex
+	m map[[32]byte]contactRec
+}
+
+func decodeContact(data []byte) (*contactRec, error) {
+	sum := sha256.Sum256(data)
+	decoded.Lock()
+	rec, ok := decoded.m[sum]
+	decoded.Unlock()
+	if ok {
+		return &rec, nil
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("messenger: contact: %w", vault.ErrCorrupt)
 	}
+	decoded.Lock()
+	if decoded.m == nil || len(decoded.m) > 1024 {
+		decoded.m = map[[32]byte]contactRec{}
+	}
+	decoded.m[sum] = rec
+	decoded.Unlock()
 	return &rec, nil
 }
 
@@ -455,6 +480,15 @@ func (m *Messenger) FindContact(name string) (Contact, error) {
 }
 
 func (m *Messenger) findContact(name string) (*contactRec, error) {
+	if len(name) == 32 {
+		// Most callers name a contact by id: one lookup.
+		if c, err := m.v.Contact(name); err == nil {
+			var rec contactRec
+			if json.Unmarshal(c.Data, &rec) == nil {
+				return &rec, nil
+			}
+		}
+	}
 	recs, err := m.contactRecs()
 	if err != nil {
 		return nil, err
@@ -487,7 +521,7 @@ func (m *Messenger) updateContact(name string, f func(t *vault.Tx, c *contactRec
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err = m.v.Update(func(t *vault.Tx) error {
+	err = m.update(func(t *vault.Tx) error {
 		c, err = contactIn(t, c.ID)
 		if err != nil {
 			return err
@@ -575,7 +609,7 @@ func (m *Messenger) DeleteContact(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var ids []string
-	err = m.v.Update(func(t *vault.Tx) error {
+	err = m.update(func(t *vault.Tx) error {
 		last, err := t.LastSeq(c.ID)
 		if err != nil {
 			return err
@@ -612,6 +646,7 @@ func (m *Messenger) DeleteContact(name string) error {
 		return err
 	}
 	delete(m.owners, c.Mine.ID)
+	delete(m.sessions, c.ID)
 	m.unwatch(c.Mine, c.ID)
 	// Deleted records' keys leave the disk with compaction.
 	if err := m.v.Compact(); err != nil {
@@ -646,7 +681,7 @@ func (m *Messenger) SetTimer(ctx context.Context, name string, d time.Duration, 
 		c.Timer, c.TimerBurn = secs, burn
 		e := message.Expiry{Timer: secs, BurnOnRead: burn}
 		notice := &noticeRec{Type: "timer", By: "me", Timer: secs, Burn: burn}
-		sess, err := sessionIn(t, c.ID)
+		sess, err := m.sessionIn(t, c.ID)
 		if err != nil {
 			return err
 		}
@@ -676,7 +711,14 @@ func (c *contactRec) canSend() error {
 	return nil
 }
 
-func sessionIn(t *vault.Tx, contact string) (*session.Session, error) {
+// sessionIn returns the session with a contact: the one in memory, or
+// the vault's copy. Callers hold m.mu; the vault's copy is rewritten with
+// every change (putSession, sealFor), and the memory is dropped whenever
+// a transaction fails (m.update), so the two never differ for long.
+func (m *Messenger) sessionIn(t *vault.Tx, contact string) (*session.Session, error) {
+	if s := m.sessions[contact]; s != nil {
+		return s, nil
+	}
 	b, err := t.Session(contact)
 	if err != nil {
 		return nil, fmt.Errorf("messenger: session: %w", err)
@@ -685,5 +727,16 @@ func sessionIn(t *vault.Tx, contact string) (*session.Session, error) {
 	if err := s.UnmarshalBinary(b); err != nil {
 		return nil, fmt.Errorf("messenger: session: %w", err)
 	}
+	m.sessions[contact] = s
 	return s, nil
+}
+
+// update runs a vault transaction; if it fails, the sessions in memory,
+// which it may have advanced, are forgotten.
+func (m *Messenger) update(fn func(*vault.Tx) error) error {
+	err := m.v.Update(fn)
+	if err != nil {
+		clear(m.sessions)
+	}
+	return err
 }

@@ -23,7 +23,7 @@ func startRelay(t *testing.T) string {
 	return u
 }
 
-func startRelayIn(t *testing.T, dir string) (string, error) {
+func startRelayIn(t testing.TB, dir string) (string, error) {
 	r, err := embedded.Start(t.Context(), embedded.Options{DataDir: dir, Addr: "127.0.0.1:0"})
 	if err != nil {
 		return "", err

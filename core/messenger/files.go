@@ -428,7 +428,7 @@ func (m *Messenger) upload(x xferRec) error {
 	// message id our copy already has.
 	m.mu.Lock()
 	var out Message
-	err = m.v.Update(func(t *vault.Tx) error {
+	err = m.update(func(t *vault.Tx) error {
 		c, err := contactIn(t, x.Contact)
 		if err != nil {
 			return err

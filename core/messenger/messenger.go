@@ -3,6 +3,7 @@ package messenger
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -128,6 +129,11 @@ type Messenger struct {
 	prof    profileRec
 	prekeys *session.PrekeyStore
 	owners  map[wire.MailboxID]string // our mailbox → contact id, or "invite:"+id
+	// sessions caches parsed sessions (parsing one costs ML-KEM key
+	// expansion); see sessionIn.
+	sessions map[string]*session.Session
+	envKeys  map[[32]byte]hpke.PublicKey // parsed envelope keys by bundle digest
+	sendQ    chan *sendReq
 	// hold names contacts whose mailbox is not registered yet: nothing
 	// goes to them until it is, since their answer would name it.
 	hold sync.Map
@@ -256,6 +262,9 @@ func Open(cfg Config) (*Messenger, error) {
 func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) {
 	m.cfg, m.v, m.log, m.now, m.rand = cfg, v, cfg.Logger, cfg.Now, cfg.Rand
 	m.owners = map[wire.MailboxID]string{}
+	m.sessions = map[string]*session.Session{}
+	m.envKeys = map[[32]byte]hpke.PublicKey{}
+	m.sendQ = make(chan *sendReq, 1024)
 	m.relays = map[string]*relayConn{}
 	m.outboxWake = make(chan struct{}, 1)
 	m.xfers.wake = make(chan struct{}, 1)
@@ -312,6 +321,8 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	}
 	m.wg.Add(1)
 	go m.sendLoop()
+	m.wg.Add(1)
+	go m.sendBatcher()
 	m.wg.Add(1)
 	go m.transferLoop()
 	return m, nil
@@ -370,6 +381,10 @@ func (m *Messenger) Close() error {
 			err = errors.Join(err, m.embedded.Close())
 		}
 		err = errors.Join(err, m.v.Close())
+		clear(m.sessions)
+		decoded.Lock()
+		clear(decoded.m) // decrypted contact records hold mailbox keys
+		decoded.Unlock()
 		m.hub.closeAll()
 	})
 	return err

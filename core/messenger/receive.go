@@ -57,7 +57,7 @@ type received struct {
 func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	m.mu.Lock()
 	var r *received
-	err := m.v.Update(func(t *vault.Tx) error {
+	err := m.update(func(t *vault.Tx) error {
 		r = &received{receipts: map[string][]message.ID{}, acks: map[wire.MailboxID][]uint64{}}
 		for _, d := range batch {
 			if err := m.handleDelivery(t, r, d); err != nil {
@@ -182,7 +182,7 @@ func (m *Messenger) handleDelivery(t *vault.Tx, r *received, d relayclient.Deliv
 	if err != nil {
 		return err
 	}
-	sess, err := sessionIn(t, c.ID)
+	sess, err := m.sessionIn(t, c.ID)
 	if err != nil {
 		return err
 	}
@@ -203,6 +203,7 @@ func (m *Messenger) putSession(t *vault.Tx, id string, s *session.Session) error
 	if err != nil {
 		return err
 	}
+	m.sessions[id] = s
 	return t.PutSession(id, b)
 }
 
@@ -226,7 +227,7 @@ func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID stri
 		if json.Unmarshal(vc.Data, &c) != nil || c.Invite != inviteID || c.Initiator {
 			continue
 		}
-		sess, err := sessionIn(t, c.ID)
+		sess, err := m.sessionIn(t, c.ID)
 		if err != nil {
 			continue
 		}
@@ -557,7 +558,7 @@ func (m *Messenger) MarkShown(name string, ids ...string) ([]Message, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var updated []Message
-	err = m.v.Update(func(t *vault.Tx) error {
+	err = m.update(func(t *vault.Tx) error {
 		updated = updated[:0]
 		cr, err := contactIn(t, c.ID)
 		if err != nil {

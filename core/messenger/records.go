@@ -2,6 +2,7 @@ package messenger
 
 import (
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -156,6 +157,31 @@ type outboxRec struct {
 	TTL       time.Duration  `json:"ttl,omitempty"`
 	Envelope  []byte         `json:"env"`
 	Created   time.Time      `json:"created"`
+}
+
+// encode stores an outbox entry as its JSON fields without the envelope,
+// then the envelope's bytes raw: envelopes are most of the entry, and
+// base64 in JSON would cost more to decode than everything else.
+func (o outboxRec) encode() []byte {
+	env := o.Envelope
+	o.Envelope = nil
+	meta := mustJSON(o)
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(meta)+len(env)), uint32(len(meta)))
+	b = append(b, meta...)
+	return append(b, env...)
+}
+
+func decodeOutboxRec(b []byte) (outboxRec, error) {
+	var o outboxRec
+	if len(b) < 4 || uint64(binary.BigEndian.Uint32(b)) > uint64(len(b)-4) {
+		return o, fmt.Errorf("messenger: %w: outbox entry", vault.ErrCorrupt)
+	}
+	n := binary.BigEndian.Uint32(b)
+	if err := json.Unmarshal(b[4:4+n], &o); err != nil {
+		return o, fmt.Errorf("messenger: %w: outbox entry: %v", vault.ErrCorrupt, err)
+	}
+	o.Envelope = b[4+n:]
+	return o, nil
 }
 
 func getJSON[T any](b []byte, err error) (T, error) {

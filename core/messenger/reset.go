@@ -59,7 +59,7 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 	}
 	h := hello{Bundle: m.id.Bundle().Marshal(), Relay: c.Mine.Relay, Mailbox: c.Mine.ID, Token: c.Mine.Token}
 	var notice Message
-	err = m.v.Update(func(t *vault.Tx) error {
+	err = m.update(func(t *vault.Tx) error {
 		if _, err := m.queueWith(t, c, sess, &message.Control{Type: ctlHello, Data: mustJSON(h)}, message.Expiry{}, nil); err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (m *Messenger) ResetIdentity(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = m.v.Update(func(t *vault.Tx) error {
+	err = m.update(func(t *vault.Tx) error {
 		if err := t.PutIdentity(recIdentity, idb); err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (m *Messenger) MoveRelay(ctx context.Context, relayURL string) error {
 		m.owners[mb.ID] = c.ID
 		h := hello{Relay: mb.Relay, Mailbox: mb.ID, Token: mb.Token}
 		var notice Message
-		err = m.v.Update(func(t *vault.Tx) error {
+		err = m.update(func(t *vault.Tx) error {
 			cur, err := contactIn(t, c.ID)
 			if err != nil {
 				return err

@@ -2,9 +2,12 @@ package messenger
 
 import (
 	"context"
+	"crypto/hpke"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -66,51 +69,119 @@ func (m *Messenger) SendText(ctx context.Context, name, text string, opts SendOp
 // sendBody encrypts body for contact id and queues it, with hist as our
 // copy in the conversation.
 func (m *Messenger) sendBody(id string, body message.Body, opts SendOptions, hist *msgRec) (Message, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out *Message
-	err := m.v.Update(func(t *vault.Tx) error {
-		c, err := contactIn(t, id)
-		if err != nil {
-			return err
-		}
-		if err := c.canSend(); err != nil {
-			return err
-		}
-		exp, err := opts.expiry(c)
-		if err != nil {
-			return err
-		}
-		c.Activity = m.now().UTC()
-		if err := putContact(t, c); err != nil {
-			return err
-		}
-		out, err = m.queueWith(t, c, nil, body, exp, hist)
-		if err != nil {
-			return err
-		}
-		// The sender's previews follow as claims the receiver checks.
-		for _, p := range opts.Previews {
-			claim := previewClaim{Message: out.ID, Preview: p.forClaim()}
-			data := mustJSON(claim)
-			if len(data) > message.MaxControlData {
-				continue
-			}
-			if _, err := m.queueWith(t, c, nil, &message.Control{Type: ctlPreview, Data: data}, exp, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	req := &sendReq{contact: id, body: body, opts: opts, hist: hist, done: make(chan error, 1)}
+	select {
+	case m.sendQ <- req:
+	case <-m.ctx.Done():
+		return Message{}, ErrClosed
+	}
+	if err := <-req.done; err != nil {
 		return Message{}, err
 	}
 	if testHookQueued != nil {
 		testHookQueued()
 	}
-	m.wakeOutbox()
-	m.hub.post(MessageAdded{Message: *out})
-	return *out, nil
+	return *req.out, nil
+}
+
+// sendReq is one message waiting to be encrypted and stored.
+type sendReq struct {
+	contact string
+	body    message.Body
+	opts    SendOptions
+	hist    *msgRec
+	out     *Message
+	done    chan error
+}
+
+// sendBatcher stores messages being sent in groups: every request that
+// arrives while one transaction commits goes into the next, so many
+// messages share one fsync (group commit). A request that cannot be sent
+// (unknown or blocked contact) fails alone.
+func (m *Messenger) sendBatcher() {
+	defer m.wg.Done()
+	for {
+		var batch []*sendReq
+		select {
+		case <-m.ctx.Done():
+			return
+		case r := <-m.sendQ:
+			batch = append(batch, r)
+		}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case r := <-m.sendQ:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		m.mu.Lock()
+		failed := make([]error, len(batch))
+		err := m.update(func(t *vault.Tx) error {
+			clear(failed)
+			for i, r := range batch {
+				var err error
+				if failed[i], err = m.queueRequest(t, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		m.mu.Unlock()
+		if err == nil {
+			m.wakeOutbox()
+		}
+		for i, r := range batch {
+			switch {
+			case err != nil:
+				r.done <- err
+			case failed[i] != nil:
+				r.done <- failed[i]
+			default:
+				m.hub.post(MessageAdded{Message: *r.out})
+				r.done <- nil
+			}
+		}
+	}
+}
+
+// queueRequest stores one request in t. It returns the request's own
+// failure (nothing of it was written) or a transaction error.
+func (m *Messenger) queueRequest(t *vault.Tx, r *sendReq) (reqErr, txErr error) {
+	c, err := contactIn(t, r.contact)
+	if err != nil {
+		if errors.Is(err, ErrUnknownContact) {
+			return err, nil
+		}
+		return nil, err
+	}
+	if err := c.canSend(); err != nil {
+		return err, nil
+	}
+	exp, err := r.opts.expiry(c)
+	if err != nil {
+		return err, nil
+	}
+	c.Activity = m.now().UTC()
+	if err := putContact(t, c); err != nil {
+		return nil, err
+	}
+	if r.out, err = m.queueWith(t, c, nil, r.body, exp, r.hist); err != nil {
+		return nil, err
+	}
+	// The sender's previews follow as claims the receiver checks.
+	for _, p := range r.opts.Previews {
+		data := mustJSON(previewClaim{Message: r.out.ID, Preview: p.forClaim()})
+		if len(data) > message.MaxControlData {
+			continue
+		}
+		if _, err := m.queueWith(t, c, nil, &message.Control{Type: ctlPreview, Data: data}, exp, nil); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // Test hooks for the crash tests: each runs at a point where a crash is
@@ -128,7 +199,7 @@ var (
 func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session, body message.Body, exp message.Expiry, hist *msgRec) (*Message, error) {
 	if sess == nil {
 		var err error
-		if sess, err = sessionIn(t, c.ID); err != nil {
+		if sess, err = m.sessionIn(t, c.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -170,7 +241,7 @@ func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session,
 	if hist != nil {
 		rec.MessageID = id
 	}
-	if _, err := t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: mustJSON(rec)}); err != nil {
+	if _, err := t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: rec.encode()}); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -188,6 +259,25 @@ func (m *Messenger) sealFor(t *vault.Tx, c *contactRec, sess *session.Session, m
 	if err != nil {
 		return nil, err
 	}
+	pk, err := m.envelopeKey(c)
+	if err != nil {
+		return nil, err
+	}
+	env, err := envelope.Seal(pk, ct)
+	if err != nil {
+		return nil, err
+	}
+	return env, m.putSession(t, c.ID, sess)
+}
+
+// envelopeKey returns a contact's envelope public key, parsed once per
+// identity bundle (parsing verifies the bundle, which costs scalar
+// multiplications). Callers hold m.mu.
+func (m *Messenger) envelopeKey(c *contactRec) (hpke.PublicKey, error) {
+	sum := sha256.Sum256(c.Bundle)
+	if k, ok := m.envKeys[sum]; ok {
+		return k, nil
+	}
 	b, err := identity.ParseBundle(c.Bundle)
 	if err != nil {
 		return nil, err
@@ -196,21 +286,17 @@ func (m *Messenger) sealFor(t *vault.Tx, c *contactRec, sess *session.Session, m
 	if err != nil {
 		return nil, err
 	}
-	env, err := envelope.Seal(pk, ct)
-	if err != nil {
-		return nil, err
+	if len(m.envKeys) > 4096 {
+		clear(m.envKeys)
 	}
-	st, err := sess.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	return env, t.PutSession(c.ID, st)
+	m.envKeys[sum] = pk
+	return pk, nil
 }
 
 // queueAs queues body for c under an id chosen before (a file message
 // whose entry in the conversation exists since the upload began).
 func (m *Messenger) queueAs(t *vault.Tx, c *contactRec, body message.Body, exp message.Expiry, id string) error {
-	sess, err := sessionIn(t, c.ID)
+	sess, err := m.sessionIn(t, c.ID)
 	if err != nil {
 		return err
 	}
@@ -233,7 +319,7 @@ func (m *Messenger) queueAs(t *vault.Tx, c *contactRec, body message.Body, exp m
 	}
 	rec := outboxRec{MessageID: id, Relay: c.Theirs.Relay, Mailbox: c.Theirs.ID, Token: c.Theirs.Token,
 		TTL: ttl, Envelope: env, Created: m.now().UTC()}
-	_, err = t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: mustJSON(rec)})
+	_, err = t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: rec.encode()})
 	return err
 }
 
@@ -252,77 +338,101 @@ const sendParallel = 32
 
 func (m *Messenger) sendLoop() {
 	defer m.wg.Done()
+	type pendingEntry struct {
+		e        vault.OutboxEntry
+		rec      outboxRec
+		retryAt  time.Time
+		attempts int
+		inflight bool
+	}
 	var (
-		mu       sync.Mutex
-		inflight = map[uint64]bool{}
-		retryAt  = map[uint64]time.Time{}
-		attempts = map[uint64]int{}
-		sem      = make(chan struct{}, sendParallel)
-		done     = make(chan sentEntry, sendParallel)
+		mu      sync.Mutex
+		pending = map[uint64]*pendingEntry{}
+		cursor  uint64 // the newest entry read from the vault
+		sem     = make(chan struct{}, sendParallel)
+		done    = make(chan sentEntry, sendParallel)
 	)
 	m.wg.Add(1)
 	go m.markSent(done)
 	for {
-		entries, err := m.v.Outbox()
-		if err != nil {
-			if m.ctx.Err() != nil {
-				return
+		// Read only what was added since the last round.
+		for {
+			entries, err := m.v.OutboxAfter(cursor, 1024)
+			if err != nil {
+				if m.ctx.Err() != nil {
+					return
+				}
+				m.log.Warn("reading the outbox failed", "err", err)
+				break
 			}
-			m.log.Warn("reading the outbox failed", "err", err)
+			for _, e := range entries {
+				cursor = max(cursor, e.Seq)
+				rec, err := decodeOutboxRec(e.Data)
+				if err != nil {
+					m.log.Warn("dropping an unreadable outbox entry", "err", err)
+					m.v.DeleteOutbox(e.Seq)
+					continue
+				}
+				mu.Lock()
+				pending[e.Seq] = &pendingEntry{e: e, rec: rec}
+				mu.Unlock()
+			}
+			if len(entries) < 1024 {
+				break
+			}
 		}
 		wait := time.Minute
 		now := time.Now()
-		for _, e := range entries {
-			mu.Lock()
-			busy := inflight[e.Seq]
-			at, delayed := retryAt[e.Seq]
-			mu.Unlock()
-			if _, held := m.hold.Load(e.Contact); busy || held {
+		mu.Lock()
+		var due []*pendingEntry
+		for _, p := range pending {
+			if p.inflight {
 				continue
 			}
-			if delayed && now.Before(at) {
-				wait = min(wait, at.Sub(now))
+			if _, held := m.hold.Load(p.e.Contact); held {
 				continue
 			}
-			rec, err := getJSON[outboxRec](e.Data, nil)
-			if err != nil {
-				m.log.Warn("dropping an unreadable outbox entry", "err", err)
-				m.v.DeleteOutbox(e.Seq)
+			if now.Before(p.retryAt) {
+				wait = min(wait, p.retryAt.Sub(now))
 				continue
 			}
-			mu.Lock()
-			inflight[e.Seq] = true
-			mu.Unlock()
+			p.inflight = true
+			due = append(due, p)
+		}
+		mu.Unlock()
+		sort.Slice(due, func(i, j int) bool { return due[i].e.Seq < due[j].e.Seq })
+		for _, p := range due {
 			select {
 			case sem <- struct{}{}:
 			case <-m.ctx.Done():
 				return
 			}
 			m.pending.Add(1)
-			go func(e vault.OutboxEntry, rec outboxRec) {
+			go func(p *pendingEntry) {
 				defer func() { <-sem }()
-				err := m.sendOne(e.Contact, rec)
+				err := m.sendOne(p.e.Contact, p.rec)
+				final := err == nil || errors.Is(err, errPermanent)
 				mu.Lock()
-				delete(inflight, e.Seq)
-				if err == nil || errors.Is(err, errPermanent) {
-					delete(retryAt, e.Seq)
-					delete(attempts, e.Seq)
+				p.inflight = false
+				if final {
+					delete(pending, p.e.Seq)
 				} else {
-					attempts[e.Seq]++
-					retryAt[e.Seq] = time.Now().Add(backoff(attempts[e.Seq]))
+					p.attempts++
+					p.retryAt = time.Now().Add(backoff(p.attempts))
 				}
+				attempts := p.attempts
 				mu.Unlock()
-				if err == nil || errors.Is(err, errPermanent) {
+				if final {
 					select {
-					case done <- sentEntry{seq: e.Seq, rec: rec, failed: err != nil}:
+					case done <- sentEntry{seq: p.e.Seq, rec: p.rec, failed: err != nil}:
 					case <-m.ctx.Done():
 						m.pending.Add(-1)
 					}
 				} else {
 					m.pending.Add(-1)
-					m.wakeOutboxAfter(backoff(attempts[e.Seq]))
+					m.wakeOutboxAfter(backoff(attempts))
 				}
-			}(e, rec)
+			}(p)
 		}
 		select {
 		case <-m.ctx.Done():

@@ -131,6 +131,13 @@ func (v *Vault) DeleteMessage(conversation string, seq uint64) error {
 	return v.Update(func(t *Tx) error { return t.DeleteMessage(conversation, seq) })
 }
 
+// OutboxAfter returns outbox entries after a sequence number; see
+// Tx.OutboxAfter.
+func (v *Vault) OutboxAfter(after uint64, limit int) (es []OutboxEntry, err error) {
+	err = v.View(func(t *Tx) error { es, err = t.OutboxAfter(after, limit); return err })
+	return es, err
+}
+
 // PutOutbox adds or replaces an outbox entry.
 func (v *Vault) PutOutbox(e OutboxEntry) (seq uint64, err error) {
 	err = v.Update(func(t *Tx) error { seq, err = t.PutOutbox(e); return err })

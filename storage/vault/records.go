@@ -690,6 +690,32 @@ func (t *Tx) Outbox() ([]OutboxEntry, error) {
 	return es, nil
 }
 
+// OutboxAfter returns up to limit outbox entries with Seq > after, oldest
+// first (limit <= 0: all): a sender that remembers the last entry it saw
+// reads only new ones.
+func (t *Tx) OutboxAfter(after uint64, limit int) ([]OutboxEntry, error) {
+	s, err := t.getSpan(tOutboxHead, "")
+	if err != nil {
+		return nil, fmt.Errorf("vault: outbox: %w", err)
+	}
+	var es []OutboxEntry
+	for seq := max(s.Low, after+1); seq < s.Next && (limit <= 0 || len(es) < limit); seq++ {
+		_, pt, err := t.get(bucketRecords, tOutbox, "", seq)
+		if err != nil {
+			return nil, fmt.Errorf("vault: outbox: %w", err)
+		}
+		if pt == nil {
+			continue
+		}
+		e, err := decodeOutbox(pt)
+		if err != nil {
+			return nil, fmt.Errorf("vault: outbox: %w", err)
+		}
+		es = append(es, e)
+	}
+	return es, nil
+}
+
 // DeleteOutbox removes an outbox entry; removing a missing one is no
 // error.
 func (t *Tx) DeleteOutbox(seq uint64) error {

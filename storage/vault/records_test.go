@@ -78,6 +78,14 @@ func TestRoundTrips(t *testing.T) {
 	if len(ob) != 2 || ob[0].Seq != s1 || ob[1].Seq != s2 || string(ob[1].Data) != "env2" || ob[0].Contact != "alice" {
 		t.Errorf("outbox: got %+v", ob)
 	}
+	after, err := v.OutboxAfter(s1, 0)
+	must(err)
+	if len(after) != 1 || after[0].Seq != s2 {
+		t.Errorf("outbox after %d: got %+v, want entry %d only", s1, after, s2)
+	}
+	if first, _ := v.OutboxAfter(0, 1); len(first) != 1 || first[0].Seq != s1 {
+		t.Errorf("first outbox entry: got %+v, want %d", first, s1)
+	}
 
 	// Replace and delete.
 	if _, err := v.PutOutbox(OutboxEntry{Seq: s1, Contact: "alice", Data: []byte("env1 retried")}); err != nil {
