@@ -225,7 +225,7 @@ func Create(cfg Config) (*Messenger, error) {
 		return nil, err
 	}
 	prof := profileRec{Version: 1, Pseudonym: name, RelayURL: relayURL, Created: cfg.Now().UTC(),
-		Settings: Settings{LinkPreviews: true}}
+		Settings: Settings{}}
 	err = v.Update(func(t *vault.Tx) error {
 		if err := t.PutIdentity(recIdentity, idb); err != nil {
 			return err

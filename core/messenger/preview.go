@@ -1,10 +1,13 @@
 package messenger
 
 import (
+	"context"
+	"time"
+
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"strings"
+	"github.com/ephemera-im/ephemera/core/links"
 	"unicode/utf8"
 
 	"github.com/ephemera-im/ephemera/core/message"
@@ -90,14 +93,53 @@ func heldClaims(t *vault.Tx, contact string, rec *msgRec) ([]Preview, error) {
 	return out, t.DeleteSetting(key)
 }
 
-// verifyPreview keeps a claimed preview only if its URL appears in the
-// message text; what the receiver shows as its domain comes from there.
+// verifyPreview applies the receiver's rules (core/links.VerifyPreviews)
+// to one claim about a message whose text is text: it is kept only if its
+// URL is a link of the text; the domain shown and the risk come from the
+// receiver's own analysis of that link, never from the claim.
 func verifyPreview(text string, p Preview) (Preview, bool) {
-	if p.URL == "" || !strings.Contains(text, p.URL) {
+	checked := links.VerifyPreviews(nil, text, []links.Preview{{URL: p.URL, Title: p.Title,
+		Description: p.Description, SiteName: p.SiteName, Image: p.Image, ImageType: imageType(p.Image)}})
+	if len(checked) != 1 {
 		return Preview{}, false
 	}
-	p.Domain, p.Risk, p.Reasons = "", "", nil
-	return p, true
+	c := checked[0]
+	out := Preview{URL: c.Preview.URL, Title: c.Preview.Title, Description: c.Preview.Description,
+		SiteName: c.Preview.SiteName, Image: c.Preview.Image,
+		Domain: c.Verdict.Host.String(), Risk: c.Verdict.Risk.String()}
+	for _, r := range c.Verdict.Reasons {
+		out.Reasons = append(out.Reasons, string(r.Code)+": "+r.Message)
+	}
+	return out, true
+}
+
+func imageType(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return ""
+	case len(b) > 3 && b[0] == 0xFF && b[1] == 0xD8:
+		return "image/jpeg"
+	}
+	return "image/png"
+}
+
+// fetchPreviews fetches the sender's preview of the first link of text
+// when the profile generates previews; failures just mean no preview.
+func (m *Messenger) fetchPreviews(ctx context.Context, text string) []Preview {
+	set := links.Settings{Previews: m.prof.Settings.LinkPreviews}
+	l, ok := set.PreviewTarget(text)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
+	f := &links.Fetcher{SOCKS5: m.cfg.SOCKS5}
+	p, err := f.Preview(ctx, l.URL)
+	if err != nil {
+		m.log.Debug("no link preview", "err", err)
+		return nil
+	}
+	return []Preview{{URL: l.URL, Title: p.Title, Description: p.Description, SiteName: p.SiteName, Image: p.Image}}
 }
 
 // Limits of a preview claim, which must fit a control message.

@@ -47,7 +47,9 @@ type Settings struct {
 	// AutoDownloadLimit is the largest file downloaded without being
 	// asked; 0 means DefaultAutoDownloadLimit, negative never.
 	AutoDownloadLimit int64 `json:"auto_download_limit"`
-	// LinkPreviews makes the sender attach previews of links.
+	// LinkPreviews makes the sender fetch and attach a preview of the
+	// first link of a message (off by default: fetching tells the site
+	// the sender's address, or the proxy's).
 	LinkPreviews bool `json:"link_previews"`
 }
 

@@ -63,6 +63,9 @@ func (m *Messenger) SendText(ctx context.Context, name, text string, opts SendOp
 	if err != nil {
 		return Message{}, err
 	}
+	if opts.Previews == nil {
+		opts.Previews = m.fetchPreviews(ctx, text)
+	}
 	return m.sendBody(c.ID, message.Text(text), opts, &msgRec{Kind: KindText, Text: text, Previews: opts.Previews})
 }
 
