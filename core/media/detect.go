@@ -70,7 +70,7 @@ func isoBMFFType(h []byte) Type {
 	default:
 		return Unknown
 	}
-	if boxSize < 16 {
+	if boxSize < 16 || len(h) < 12 { // a file cut inside its ftyp box
 		return Unknown
 	}
 	end := min(int(boxSize), len(h))

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ephemera-im/ephemera/net/relay/embedded"
+)
+
+// cliEnv runs the CLI as separate processes (this test binary again), as
+// a user would, and reports their peak memory.
+type cliEnv struct {
+	t     *testing.T
+	relay string
+	work  string
+}
+
+func newCLIEnv(t *testing.T) *cliEnv {
+	t.Helper()
+	r, err := embedded.Start(t.Context(), embedded.Options{DataDir: t.TempDir(), Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return &cliEnv{t: t, relay: r.URL(), work: t.TempDir()}
+}
+
+// run runs the CLI for profile name and returns its standard output and
+// its peak resident size in bytes.
+func (e *cliEnv) run(name string, args ...string) (string, int64) {
+	e.t.Helper()
+	cmd := exec.Command(os.Args[0], append(args, "--profile", filepath.Join(e.work, name))...)
+	cmd.Env = append(os.Environ(), "EPHEMERA_CLI_MAIN=1", "EPHEMERA_INSECURE_TEST_KDF=1", "EPHEMERA_PASSPHRASE=pass-"+name)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		e.t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return stdout.String(), ru.Maxrss * 1024 // Linux reports KiB
+}
+
+func (e *cliEnv) meet(a, b string) {
+	e.t.Helper()
+	e.run(a, "init", "--name", a, "--relay", e.relay)
+	e.run(b, "init", "--name", b, "--relay", e.relay)
+	out, _ := e.run(a, "invite", "--once")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	e.run(b, "accept", lines[len(lines)-1])
+	e.run(a, "contacts")
+}
+
+func recvJSON(t *testing.T, out string) []jsonMessage {
+	t.Helper()
+	var ms []jsonMessage
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var m jsonMessage
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("recv printed %q: %v", line, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// TestLargeFileFlatMemory sends a 128 MiB file between two CLI processes
+// and checks both peaks of resident memory stay far below its size.
+func TestLargeFileFlatMemory(t *testing.T) {
+	const size = 128 << 20
+	e := newCLIEnv(t)
+	e.meet("alice", "bob")
+	src := filepath.Join(e.work, "big.bin")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.NewChaCha8([32]byte{7})
+	if _, err := io.CopyN(f, rng, size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, sendRSS := e.run("alice", "send-file", "bob", src, "--as-is")
+	id := strings.TrimSpace(out)
+	out, _ = e.run("bob", "recv", "--json")
+	ms := recvJSON(t, out)
+	if len(ms) != 1 || ms[0].File == nil || ms[0].File.Size != size || ms[0].ID != id {
+		t.Fatalf("Bob received %+v, want the 128 MiB file %s", ms, id)
+	}
+	dst := filepath.Join(e.work, "big.out")
+	_, recvRSS := e.run("bob", "save-file", id, dst)
+	if fileHash(t, src) != fileHash(t, dst) {
+		t.Fatal("the received file differs from the sent one")
+	}
+	t.Logf("peak RSS: sender %d MiB, receiver %d MiB, file %d MiB", sendRSS>>20, recvRSS>>20, size>>20)
+	for who, rss := range map[string]int64{"sender": sendRSS, "receiver": recvRSS} {
+		if rss > size/3 {
+			t.Errorf("%s's peak RSS is %d MiB for a %d MiB file", who, rss>>20, size>>20)
+		}
+	}
+}
+
+// TestPhotoArrivesWithoutGPS sends a photo tagged by exiftool and checks
+// with exiftool that what arrives has no location or camera.
+func TestPhotoArrivesWithoutGPS(t *testing.T) {
+	exiftool, err := exec.LookPath("exiftool")
+	if err != nil {
+		t.Fatal("exiftool is missing: run scripts/install-deps.sh test")
+	}
+	e := newCLIEnv(t)
+	e.meet("alice", "bob")
+	photo := filepath.Join(e.work, "photo.jpg")
+	writeTestJPEG(t, photo)
+	tag := exec.Command(exiftool, "-overwrite_original", "-GPSLatitude=52.52", "-GPSLatitudeRef=N",
+		"-GPSLongitude=13.40", "-GPSLongitudeRef=E", "-Make=Apple", "-Model=iPhone 15", "-SerialNumber=SN-4711", photo)
+	if out, err := tag.CombinedOutput(); err != nil {
+		t.Fatalf("exiftool: %v\n%s", err, out)
+	}
+	out, _ := e.run("alice", "send-file", "bob", photo)
+	id := strings.TrimSpace(out)
+	e.run("bob", "recv")
+	dst := filepath.Join(e.work, "received.jpg")
+	e.run("bob", "save-file", id, dst)
+	out2, err := exec.Command(exiftool, "-j", "-a", "-G1", dst).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []map[string]any
+	if err := json.Unmarshal(out2, &tags); err != nil || len(tags) != 1 {
+		t.Fatalf("exiftool output: %v\n%s", err, out2)
+	}
+	for k, v := range tags[0] {
+		if k == "SourceFile" || strings.HasPrefix(k, "System:") {
+			continue // the file's own path and dates
+		}
+		for _, s := range []string{"GPS", "Apple", "iPhone", "SN-4711", "Serial", "Make", "Model"} {
+			if strings.Contains(k, s) || strings.Contains(fmt.Sprint(v), s) {
+				t.Errorf("the received photo still carries %s = %v", k, v)
+			}
+		}
+	}
+}
