@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -40,7 +39,9 @@ const maxPDFObjects = 1 << 20
 func init() {
 	// Never read or create a pdfcpu configuration directory in the user's
 	// home: the sanitizer needs only the built-in defaults.
-	api.DisableConfigDir()
+	// (pkg/api is not imported: its dependencies cost tens of
+	// milliseconds of start-up in every process.)
+	model.ConfigPath = "disable"
 	register(PDF, format{inspect: inspectPDF, sanitize: sanitizePDF})
 }
 
@@ -70,7 +71,7 @@ func readPDF(r io.ReaderAt, size int64) (ctx *model.Context, err error) {
 	}()
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
-	ctx, err = api.ReadContext(io.NewSectionReader(r, 0, size), conf)
+	ctx, err = pdfcpu.Read(io.NewSectionReader(r, 0, size), conf)
 	if errors.Is(err, pdfcpu.ErrWrongPassword) {
 		return nil, fmt.Errorf("%w (PDF encrypted with a password)", &UnsupportedError{Type: PDF})
 	}
