@@ -322,3 +322,35 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestMain lets TestSmokeVersionFlag run this test binary as the app: with
+// EPHEMERA_TEST_RUN_MAIN=1 it calls main instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("EPHEMERA_TEST_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmokeVersionFlag checks `ephemera --version`: one line, and no window.
+// It needs no display and no build of its own (the test binary is the app),
+// so it runs in plain `go test` too; the name puts it in `make test-smoke`.
+// The packaged, version-stamped binaries are checked by
+// scripts/package-check.sh.
+func TestSmokeVersionFlag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "--version")
+	cmd.Env = append(os.Environ(), "EPHEMERA_TEST_RUN_MAIN=1", "DISPLAY=", "WAYLAND_DISPLAY=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ephemera --version: %v\nstderr: %s", err, stderr.String())
+	}
+	re := regexp.MustCompile(`^ephemera \S+ go1\.\S+ \S+/\S+ \(commit \S+\)\n$`)
+	if !re.Match(out) {
+		t.Errorf("ephemera --version printed %q, want a line matching %s", out, re)
+	}
+}

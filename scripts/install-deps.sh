@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# install-deps.sh run|test — installs what `make run` or `make test` needs.
+# install-deps.sh run|test|package — installs what `make run`, `make test` or
+# the packaging targets (`make package-linux`, `package-windows`,
+# `package-check`) need.
 #
 # Idempotent: on Debian and Ubuntu it installs only the apt packages that are
 # missing (running `apt-get update` once, and only then), through sudo when not
@@ -18,14 +20,28 @@ run_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
 # sanitizer's tests.
 test_pkgs=(xvfb libgl1-mesa-dri x11-utils imagemagick tesseract-ocr libimage-exiftool-perl)
 
-# Go tools for `make test`, pinned.
+# Extra packages for packaging: dpkg-deb and dpkg-shlibdeps (dpkg-dev),
+# lintian, desktop-file-validate (desktop-file-utils), xz for the tarball,
+# the MinGW-w64 cross compiler for the Windows build (cgo), osslsigncode for
+# Authenticode signing; for `make package-check` file(1), openssl (a
+# throw-away signing certificate) and systemd-analyze (systemd) to verify
+# the relay's unit. (dpkg-deb --root-owner-group makes fakeroot unneeded.)
+package_pkgs=(dpkg-dev lintian desktop-file-utils xz-utils gcc-mingw-w64-x86-64 osslsigncode file openssl systemd)
+
+# Go tools, pinned: staticcheck for `make test`; for packaging the fyne
+# command (`fyne package`) and goversioninfo, which writes the Windows
+# resource .syso (icon, version, manifest) the same way `fyne package -os
+# windows` does, at the version fyne.io/tools v1.7.4 uses.
 staticcheck_pkg=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fyne_pkg=fyne.io/tools/cmd/fyne@v1.7.4
+goversioninfo_pkg=github.com/josephspurrier/goversioninfo/cmd/goversioninfo@v1.7.0
 
 case "$mode" in
 run) pkgs=("${run_pkgs[@]}") ;;
 test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+package) pkgs=("${run_pkgs[@]}" "${package_pkgs[@]}") ;;
 *)
-	echo "usage: $0 run|test" >&2
+	echo "usage: $0 run|test|package" >&2
 	exit 2
 	;;
 esac
@@ -53,16 +69,41 @@ if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
 	fi
 else
 	log "not a Debian-like system: please install the equivalents of: ${pkgs[*]}"
-	log "(a C compiler, pkg-config, OpenGL and X11 development headers; for tests Xvfb, xwininfo, ImageMagick, Tesseract, exiftool)"
+	log "(a C compiler, pkg-config, OpenGL and X11 development headers; for tests Xvfb, xwininfo, ImageMagick, Tesseract, exiftool;"
+	log " for packaging dpkg-dev, lintian, desktop-file-utils, xz, fakeroot, the MinGW-w64 x86-64 gcc, osslsigncode, file)"
 fi
 
+tools=$PWD/bin/tools
+
 if [ "$mode" = test ]; then
-	tools=$PWD/bin/tools
 	want=${staticcheck_pkg##*@v}
 	if [ -x "$tools/staticcheck" ] && "$tools/staticcheck" -version 2>/dev/null | grep -qF "($want)"; then
 		log "staticcheck $want present"
 	else
 		log "installing $staticcheck_pkg into bin/tools"
 		GOBIN=$tools go install "$staticcheck_pkg"
+	fi
+fi
+
+if [ "$mode" = package ]; then
+	want=${fyne_pkg##*@}
+	# `fyne version` prints "fyne cli version: v1.7.4" (captured first: grep -q
+	# closing the pipe early would fail the pipeline under pipefail).
+	have=$("$tools/fyne" version 2>/dev/null || true)
+	if [[ $have == *"cli version: $want"* ]]; then
+		log "fyne $want present"
+	else
+		log "installing $fyne_pkg into bin/tools"
+		GOBIN=$tools go install "$fyne_pkg"
+	fi
+	# goversioninfo has no version flag: a stamp file next to it records
+	# which version was installed.
+	stamp=$tools/.goversioninfo.version
+	if [ -x "$tools/goversioninfo" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$goversioninfo_pkg" ]; then
+		log "goversioninfo ${goversioninfo_pkg##*@} present"
+	else
+		log "installing $goversioninfo_pkg into bin/tools"
+		GOBIN=$tools go install "$goversioninfo_pkg"
+		echo "$goversioninfo_pkg" >"$stamp"
 	fi
 fi

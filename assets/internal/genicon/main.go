@@ -4,33 +4,110 @@
 //
 // The drawing is pure arithmetic (4×4 supersampling per pixel, no fonts, no
 // external files), so the output is the same on every machine; assets/icon.png
-// is its committed output (go generate ./assets).
+// and the per-size icons in assets/icons/ (PNGs for the freedesktop hicolor
+// theme, a multi-size .ico for Windows) are its committed output
+// (go generate ./assets). Each size is drawn, not scaled down, so small
+// icons stay sharp.
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"flag"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"log"
 	"math"
 	"os"
+	"path/filepath"
+)
+
+// hicolorSizes are the sizes desktop environments look up in the freedesktop
+// hicolor theme (share/icons/hicolor/NxN/apps); icoSizes are the ones Windows
+// picks from for the taskbar, title bar, Explorer views and Alt-Tab.
+var (
+	hicolorSizes = []int{16, 24, 32, 48, 64, 128, 256, 512}
+	icoSizes     = []int{16, 24, 32, 48, 64, 128, 256}
 )
 
 func main() {
 	out := flag.String("o", "icon.png", "output PNG file")
 	size := flag.Int("size", 512, "width and height in pixels")
+	icons := flag.String("icons", "", "also write NxN.png for the hicolor sizes and ephemera.ico into this `directory`")
 	flag.Parse()
-	f, err := os.Create(*out)
+	if err := writePNG(*out, *size); err != nil {
+		log.Fatal(err)
+	}
+	if *icons == "" {
+		return
+	}
+	for _, n := range hicolorSizes {
+		if err := writePNG(filepath.Join(*icons, fmt.Sprintf("%dx%d.png", n, n)), n); err != nil {
+			log.Fatal(err)
+		}
+	}
+	ico, err := encodeICO(icoSizes)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := png.Encode(f, Draw(*size)); err != nil {
+	if err := os.WriteFile(filepath.Join(*icons, "ephemera.ico"), ico, 0o644); err != nil {
 		log.Fatal(err)
 	}
-	if err := f.Close(); err != nil {
-		log.Fatal(err)
+}
+
+func writePNG(name string, size int) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
 	}
+	if err := png.Encode(f, Draw(size)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// encodeICO draws the icon at each size and packs the PNGs into one Windows
+// icon file. Entries may hold PNG data instead of a bitmap since Windows
+// Vista, which keeps the file small and the code short.
+//
+// Layout: a 6-byte header (reserved 0, type 1 = icon, count), one 16-byte
+// directory entry per image (width and height with 0 meaning 256, colour
+// count, reserved, planes, bits per pixel, data size, data offset), then
+// the images.
+func encodeICO(sizes []int) ([]byte, error) {
+	var images [][]byte
+	for _, n := range sizes {
+		if n < 1 || n > 256 {
+			return nil, fmt.Errorf("icon size %d: an ICO entry holds 1 to 256 pixels", n)
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, Draw(n)); err != nil {
+			return nil, err
+		}
+		images = append(images, b.Bytes())
+	}
+	var out bytes.Buffer
+	le := binary.LittleEndian
+	out.Write(le.AppendUint16(nil, 0))
+	out.Write(le.AppendUint16(nil, 1))
+	out.Write(le.AppendUint16(nil, uint16(len(sizes))))
+	offset := 6 + 16*len(sizes)
+	for i, n := range sizes {
+		dim := byte(n % 256) // 256 is written as 0
+		out.Write([]byte{dim, dim, 0, 0})
+		out.Write(le.AppendUint16(nil, 1))  // colour planes
+		out.Write(le.AppendUint16(nil, 32)) // bits per pixel
+		out.Write(le.AppendUint32(nil, uint32(len(images[i]))))
+		out.Write(le.AppendUint32(nil, uint32(offset)))
+		offset += len(images[i])
+	}
+	for _, img := range images {
+		out.Write(img)
+	}
+	return out.Bytes(), nil
 }
 
 // The design lives on a 512-unit canvas and is scaled to the requested size.
