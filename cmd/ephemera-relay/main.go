@@ -30,20 +30,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/ephemera-im/ephemera/internal/version"
 	"github.com/ephemera-im/ephemera/net/relay"
-	"github.com/ephemera-im/ephemera/net/store/boltstore"
 	"github.com/ephemera-im/ephemera/net/wsconn"
 )
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3";
-// otherwise the module version from the build info is shown.
-var version string
 
 const (
 	envPrefix     = "EPHEMERA_RELAY_"
@@ -71,7 +66,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return 2
 	}
 	if cfg.version {
-		fmt.Fprintf(stdout, "ephemera-relay %s %s\n", versionString(), runtime.Version())
+		fmt.Fprintln(stdout, version.Line("ephemera-relay"))
 		return 0
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -83,16 +78,6 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	return 0
 }
 
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
-
 // config is what the command line and environment ask for.
 type config struct {
 	listen         string
@@ -101,6 +86,7 @@ type config struct {
 	tlsKey         string
 	insecureListen bool
 	pprof          string
+	store          storeConfig
 	limits         relay.Limits
 	logLevel       slog.Level
 	version        bool
@@ -129,6 +115,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.BoolVar(&l.LimitLoopback, "limit-loopback", false, "apply per-address connection limits to loopback clients too")
 	fs.Var((*levelFlag)(&cfg.logLevel), "log-level", "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback `address`; off when empty")
+	cfg.store.addFlags(fs)
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
 	fs.Usage = func() { usage(fs) }
 
@@ -166,8 +153,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	if err := checkListen(cfg.listen, cfg.tlsCert != "", cfg.insecureListen); err != nil {
 		return nil, err
 	}
-	if cfg.dataDir == "" {
+	if cfg.dataDir == "" && cfg.store.kind == storeBolt {
 		return nil, errors.New("--data: no directory given")
+	}
+	if err := cfg.store.check(lookupEnv); err != nil {
+		return nil, err
 	}
 	if cfg.pprof != "" {
 		host, _, err := net.SplitHostPort(cfg.pprof)
@@ -257,7 +247,7 @@ func defaultDataDir() string {
 // serve runs the relay until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	st, err := boltstore.Open(cfg.dataDir, boltstore.Options{})
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -266,8 +256,12 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 			log.Error("closing store", "err", err)
 		}
 	}()
-	srv, err := relay.New(relay.Config{Store: st, Limits: cfg.limits, Logger: log})
+	srv, err := relay.New(relay.Config{Store: st, Limits: cfg.limits, Logger: log, Notifier: st.notifier()})
 	if err != nil {
+		return err
+	}
+	if err := st.attach(srv); err != nil {
+		srv.Shutdown(context.Background())
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -312,7 +306,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 
 	url := scheme + "://" + dialableAddr(ln.Addr()) + wsconn.Path
 	if log.Enabled(ctx, slog.LevelInfo) {
-		log.Info("listening", "url", url, "data", cfg.dataDir, "version", versionString())
+		log.Info("listening", "url", url, "store", st.describe(), "version", version.Get().String())
 	} else {
 		// Scripts and the load tool wait for this line, whatever the level.
 		fmt.Fprintf(stderr, "listening url=%s\n", url)

@@ -22,7 +22,7 @@ type rcEndpoint struct {
 
 func dialRelayClient(ctx context.Context, cfg Config, lc *loadClient,
 	deliver func(*loadClient, wire.MailboxID, []byte), h clientHooks) (endpoint, error) {
-	c, rctx, stop, err := startRelayClient(ctx, cfg.URL, cfg.HTTPClient, func(err error) { h.dropped(lc, err) })
+	c, rctx, stop, err := startRelayClient(ctx, cfg.urlFor(lc.idx), cfg.HTTPClient, func(err error) { h.dropped(lc, err) })
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,11 @@ import (
 
 // Config describes a load run.
 type Config struct {
-	URL        string // the relay's WebSocket URL
+	URL string // the relay's WebSocket URL
+	// URLs, when set, are the WebSocket URLs of several relay nodes
+	// sharing one store: client i connects to URLs[i%len(URLs)], so each
+	// client sends to clients on every node. URL is then ignored.
+	URLs       []string
 	MetricsURL string // the relay's /metrics; "" for none
 	Clients    int    // concurrent clients, one mailbox and connection each
 	Messages   int    // messages each client sends
@@ -59,6 +63,14 @@ func (c *Config) defaults() {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
+}
+
+// urlFor is the URL client i connects to.
+func (c *Config) urlFor(i int) string {
+	if len(c.URLs) > 0 {
+		return c.URLs[i%len(c.URLs)]
+	}
+	return c.URL
 }
 
 // Dest is the client that client i sends its message k to: each client
@@ -97,7 +109,7 @@ type clientHooks struct {
 
 func dialLean(ctx context.Context, cfg Config, lc *loadClient,
 	deliver func(*loadClient, wire.MailboxID, []byte), h clientHooks) (endpoint, error) {
-	c, err := Dial(ctx, cfg.URL, ClientOptions{
+	c, err := Dial(ctx, cfg.urlFor(lc.idx), ClientOptions{
 		HTTPClient: cfg.HTTPClient,
 		OnDeliver: func(c *Client, d *wire.Deliver) {
 			// Counted before it is recorded, so the run cannot end
