@@ -57,7 +57,11 @@ func benchPair(b *testing.B) (alice, bob *Messenger, relay string) {
 	return alice, bob, relay
 }
 
-// BenchmarkTextThroughput: Alice sends b.N text messages from 8
+// senders is how many goroutines send at once in BenchmarkTextThroughput,
+// like a bot or a busy group: concurrent sends share transactions.
+const senders = 64
+
+// BenchmarkTextThroughput: Alice sends b.N text messages from senders
 // goroutines; the time runs until Bob has stored every one. Reports
 // messages per second end to end.
 func BenchmarkTextThroughput(b *testing.B) {
@@ -72,9 +76,9 @@ func BenchmarkTextThroughput(b *testing.B) {
 	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
-	per := (b.N + 7) / 8
+	per := (b.N + senders - 1) / senders
 	total := 0
-	for g := range 8 {
+	for g := range senders {
 		n := min(per, b.N-g*per)
 		if n <= 0 {
 			break
@@ -90,6 +94,9 @@ func BenchmarkTextThroughput(b *testing.B) {
 				}
 			}
 		}()
+	}
+	if os.Getenv("EPHEMERA_BENCH_TRACE") != "" {
+		go func() { wg.Wait(); b.Logf("all %d queued after %v", total, time.Since(start)) }()
 	}
 	got := 0
 	timeout := time.After(5 * time.Minute)

@@ -734,7 +734,15 @@ func (m *Messenger) sessionIn(t *vault.Tx, contact string) (*session.Session, er
 // update runs a vault transaction; if it fails, the sessions in memory,
 // which it may have advanced, are forgotten.
 func (m *Messenger) update(fn func(*vault.Tx) error) error {
-	err := m.v.Update(fn)
+	err := m.v.Update(func(t *vault.Tx) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		return m.flushOut(t)
+	})
+	clear(m.out)
+	m.outOrder = m.outOrder[:0]
+	clear(m.dirty)
 	if err != nil {
 		clear(m.sessions)
 	}

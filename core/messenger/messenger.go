@@ -133,7 +133,12 @@ type Messenger struct {
 	// expansion); see sessionIn.
 	sessions map[string]*session.Session
 	envKeys  map[[32]byte]hpke.PublicKey // parsed envelope keys by bundle digest
-	sendQ    chan *sendReq
+	jobs     chan *job                   // for writeLoop
+	// What the current transaction sends and the sessions it advanced;
+	// see flushOut.
+	out      map[string]*outBatch
+	outOrder []string
+	dirty    map[string]*session.Session
 	// hold names contacts whose mailbox is not registered yet: nothing
 	// goes to them until it is, since their answer would name it.
 	hold sync.Map
@@ -264,7 +269,11 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	m.owners = map[wire.MailboxID]string{}
 	m.sessions = map[string]*session.Session{}
 	m.envKeys = map[[32]byte]hpke.PublicKey{}
-	m.sendQ = make(chan *sendReq, 1024)
+	m.jobs = make(chan *job, 1024)
+	m.out = map[string]*outBatch{}
+	m.dirty = map[string]*session.Session{}
+	m.out = map[string]*outBatch{}
+	m.dirty = map[string]*session.Session{}
 	m.relays = map[string]*relayConn{}
 	m.outboxWake = make(chan struct{}, 1)
 	m.xfers.wake = make(chan struct{}, 1)
@@ -322,7 +331,7 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	m.wg.Add(1)
 	go m.sendLoop()
 	m.wg.Add(1)
-	go m.sendBatcher()
+	go m.writeLoop()
 	m.wg.Add(1)
 	go m.transferLoop()
 	return m, nil
@@ -405,6 +414,7 @@ func (m *Messenger) ChangePassphrase(old, new []byte) error {
 type relayConn struct {
 	url    string
 	client *relayclient.Client
+	acks   chan map[wire.MailboxID][]uint64 // stored batches to acknowledge
 }
 
 // connKey says which connection a mailbox or a send uses: one per relay,
@@ -436,7 +446,7 @@ func (m *Messenger) conn(url, owner string) (*relayConn, error) {
 		return nil, err
 	}
 	cfg.HTTPClient = hc
-	rc := &relayConn{url: url}
+	rc := &relayConn{url: url, acks: make(chan map[wire.MailboxID][]uint64, 64)}
 	cfg.OnState = func(s relayclient.State, err error) {
 		m.hub.post(RelayChanged{Relay: url, State: connState(s), Err: err})
 	}

@@ -25,6 +25,8 @@ import (
 // redelivery, which is recognised (by the envelope's digest) and dropped.
 func (m *Messenger) receiveLoop(rc *relayConn) {
 	defer m.wg.Done()
+	m.wg.Add(1)
+	go m.ackLoop(rc)
 	for d := range rc.client.Deliveries() {
 		batch := []relayclient.Delivery{d}
 	drain:
@@ -45,6 +47,42 @@ func (m *Messenger) receiveLoop(rc *relayConn) {
 	}
 }
 
+// ackLoop sends the acknowledgements of stored batches, merging those
+// that queue up while one is in flight.
+func (m *Messenger) ackLoop(rc *relayConn) {
+	defer m.wg.Done()
+	for {
+		var acks map[wire.MailboxID][]uint64
+		select {
+		case <-m.ctx.Done():
+			return
+		case acks = <-rc.acks:
+		}
+	merge:
+		for {
+			select {
+			case more := <-rc.acks:
+				for mb, seqs := range more {
+					acks[mb] = append(acks[mb], seqs...)
+				}
+			default:
+				break merge
+			}
+		}
+		for mb, seqs := range acks {
+			for len(seqs) > 0 {
+				n := min(len(seqs), 1024)
+				ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+				if err := rc.client.Ack(ctx, mb, seqs[:n]...); err != nil {
+					m.log.Debug("ack failed; the envelopes will come again", "err", err)
+				}
+				cancel()
+				seqs = seqs[n:]
+			}
+		}
+	}
+}
+
 // received collects a batch's effects, reported after it commits.
 type received struct {
 	events   []Event
@@ -55,9 +93,8 @@ type received struct {
 }
 
 func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
-	m.mu.Lock()
 	var r *received
-	err := m.update(func(t *vault.Tx) error {
+	err := m.submit(&job{run: func(t *vault.Tx) error {
 		r = &received{receipts: map[string][]message.ID{}, acks: map[wire.MailboxID][]uint64{}}
 		for _, d := range batch {
 			if err := m.handleDelivery(t, r, d); err != nil {
@@ -79,17 +116,16 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 			}
 		}
 		return nil
-	})
-	if err == nil {
+	}, committed: func() {
 		for _, c := range r.watch {
 			m.owners[c.Mine.ID] = c.ID
 		}
-	} else if r != nil {
+	}})
+	if err != nil && r != nil {
 		for _, c := range r.watch {
 			m.hold.Delete(c.ID)
 		}
 	}
-	m.mu.Unlock()
 	if err != nil {
 		// Nothing was stored and nothing is acknowledged: the relay
 		// delivers the batch again after a reconnect.
@@ -102,12 +138,11 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	if testHookReceived != nil {
 		testHookReceived()
 	}
-	for mb, seqs := range r.acks {
-		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
-		if err := rc.client.Ack(ctx, mb, seqs...); err != nil {
-			m.log.Debug("ack failed; the envelopes will come again", "err", err)
-		}
-		cancel()
+	// Acknowledge in the background: the next batch need not wait for the
+	// relay's commit. A lost ack only means a redelivery, which is dropped.
+	select {
+	case rc.acks <- r.acks:
+	case <-m.ctx.Done():
 	}
 	if len(r.receipts) > 0 {
 		m.wakeOutbox()
@@ -164,7 +199,7 @@ func (m *Messenger) handleDelivery(t *vault.Tx, r *received, d relayclient.Deliv
 	if !ok {
 		return nil
 	}
-	ct, err := envelope.Open(m.id.EnvelopeKey(), d.Envelope)
+	payload, err := envelope.Open(m.id.EnvelopeKey(), d.Envelope)
 	if err != nil {
 		m.log.Debug("dropping an envelope that does not open", "err", err)
 		return nil
@@ -172,6 +207,22 @@ func (m *Messenger) handleDelivery(t *vault.Tx, r *received, d relayclient.Deliv
 	if err := t.PutSetting(seenKey, []byte{1}); err != nil {
 		return err
 	}
+	parts, err := splitBatch(payload)
+	if err != nil {
+		m.log.Debug("dropping an envelope", "err", err)
+		return nil
+	}
+	for _, ct := range parts {
+		if err := m.handleRatchetMessage(t, r, owner, ct); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleRatchetMessage processes one ratchet message that came to one of
+// our mailboxes (owner: a contact id or "invite:" and an invite id).
+func (m *Messenger) handleRatchetMessage(t *vault.Tx, r *received, owner string, ct []byte) error {
 	if inviteID, ok := strings.CutPrefix(owner, "invite:"); ok {
 		return m.handleInviteEnvelope(t, r, inviteID, ct)
 	}
@@ -198,12 +249,19 @@ func (m *Messenger) handleDelivery(t *vault.Tx, r *received, d relayclient.Deliv
 	return m.handlePlaintext(t, r, c, pt)
 }
 
+// putSession records that a session changed; it is written to the vault
+// once, at the end of the transaction (flushOut).
 func (m *Messenger) putSession(t *vault.Tx, id string, s *session.Session) error {
+	m.sessions[id] = s
+	m.dirty[id] = s
+	return nil
+}
+
+func (m *Messenger) writeSession(t *vault.Tx, id string, s *session.Session) error {
 	b, err := s.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	m.sessions[id] = s
 	return t.PutSession(id, b)
 }
 

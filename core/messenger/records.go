@@ -152,13 +152,13 @@ type msgIndex struct {
 // stored in the same transaction as the ratchet step that made it, so a
 // retry after a crash resends these bytes and never encrypts again.
 type outboxRec struct {
-	MessageID string         `json:"mid,omitempty"` // history message to mark sent; "" for control messages
-	Relay     string         `json:"relay"`
-	Mailbox   wire.MailboxID `json:"mailbox"`
-	Token     wire.Key32     `json:"token"`
-	TTL       time.Duration  `json:"ttl,omitempty"`
-	Envelope  []byte         `json:"env"`
-	Created   time.Time      `json:"created"`
+	MessageIDs []string       `json:"mids,omitempty"` // history messages to mark sent (none for control messages)
+	Relay      string         `json:"relay"`
+	Mailbox    wire.MailboxID `json:"mailbox"`
+	Token      wire.Key32     `json:"token"`
+	TTL        time.Duration  `json:"ttl,omitempty"`
+	Envelope   []byte         `json:"env"`
+	Created    time.Time      `json:"created"`
 }
 
 // encode stores an outbox entry as its JSON fields without the envelope,

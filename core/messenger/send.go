@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ephemera-im/ephemera/core/envelope"
 	"github.com/ephemera-im/ephemera/core/identity"
 	"github.com/ephemera-im/ephemera/core/message"
 	"github.com/ephemera-im/ephemera/core/session"
@@ -72,82 +71,34 @@ func (m *Messenger) SendText(ctx context.Context, name, text string, opts SendOp
 // sendBody encrypts body for contact id and queues it, with hist as our
 // copy in the conversation.
 func (m *Messenger) sendBody(id string, body message.Body, opts SendOptions, hist *msgRec) (Message, error) {
-	req := &sendReq{contact: id, body: body, opts: opts, hist: hist, done: make(chan error, 1)}
-	select {
-	case m.sendQ <- req:
-	case <-m.ctx.Done():
-		return Message{}, ErrClosed
+	r := &sendReq{contact: id, body: body, opts: opts, hist: hist}
+	var reqErr error
+	err := m.submit(&job{run: func(t *vault.Tx) error {
+		var err error
+		reqErr, err = m.queueRequest(t, r)
+		return err
+	}})
+	if err == nil {
+		err = reqErr
 	}
-	if err := <-req.done; err != nil {
+	if err != nil {
 		return Message{}, err
 	}
+	m.wakeOutbox()
 	if testHookQueued != nil {
 		testHookQueued()
 	}
-	return *req.out, nil
+	m.hub.post(MessageAdded{Message: *r.out})
+	return *r.out, nil
 }
 
-// sendReq is one message waiting to be encrypted and stored.
+// sendReq is one message to encrypt and store.
 type sendReq struct {
 	contact string
 	body    message.Body
 	opts    SendOptions
 	hist    *msgRec
 	out     *Message
-	done    chan error
-}
-
-// sendBatcher stores messages being sent in groups: every request that
-// arrives while one transaction commits goes into the next, so many
-// messages share one fsync (group commit). A request that cannot be sent
-// (unknown or blocked contact) fails alone.
-func (m *Messenger) sendBatcher() {
-	defer m.wg.Done()
-	for {
-		var batch []*sendReq
-		select {
-		case <-m.ctx.Done():
-			return
-		case r := <-m.sendQ:
-			batch = append(batch, r)
-		}
-	drain:
-		for len(batch) < 256 {
-			select {
-			case r := <-m.sendQ:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		m.mu.Lock()
-		failed := make([]error, len(batch))
-		err := m.update(func(t *vault.Tx) error {
-			clear(failed)
-			for i, r := range batch {
-				var err error
-				if failed[i], err = m.queueRequest(t, r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		m.mu.Unlock()
-		if err == nil {
-			m.wakeOutbox()
-		}
-		for i, r := range batch {
-			switch {
-			case err != nil:
-				r.done <- err
-			case failed[i] != nil:
-				r.done <- failed[i]
-			default:
-				m.hub.post(MessageAdded{Message: *r.out})
-				r.done <- nil
-			}
-		}
-	}
 }
 
 // queueRequest stores one request in t. It returns the request's own
@@ -211,7 +162,7 @@ func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session,
 	if err != nil {
 		return nil, err
 	}
-	env, err := m.sealFor(t, c, sess, msg)
+	ct, err := m.encryptFor(t, c, sess, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -235,24 +186,17 @@ func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session,
 		pm := publicMessage(vm, hist)
 		out = &pm
 	}
-	var ttl time.Duration
-	if exp.Timer > 0 && !exp.BurnOnRead {
-		ttl = time.Duration(exp.Timer) * time.Second
-	}
-	rec := outboxRec{MessageID: "", Relay: c.Theirs.Relay, Mailbox: c.Theirs.ID, Token: c.Theirs.Token,
-		TTL: ttl, Envelope: env, Created: now.UTC()}
+	mid := ""
 	if hist != nil {
-		rec.MessageID = id
+		mid = id
 	}
-	if _, err := t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: rec.encode()}); err != nil {
-		return nil, err
-	}
+	m.addOut(c, ct, mid, exp)
 	return out, nil
 }
 
-// sealFor encrypts msg with sess, seals it to c's envelope key and stores
-// the advanced session in t.
-func (m *Messenger) sealFor(t *vault.Tx, c *contactRec, sess *session.Session, msg message.Message) ([]byte, error) {
+// encryptFor encrypts msg with sess; the advanced session is written to
+// t when the transaction's outgoing envelopes are sealed (flushOut).
+func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session, msg message.Message) ([]byte, error) {
 	sess.SetRand(m.rand)
 	pt, err := msg.Marshal()
 	if err != nil {
@@ -262,15 +206,9 @@ func (m *Messenger) sealFor(t *vault.Tx, c *contactRec, sess *session.Session, m
 	if err != nil {
 		return nil, err
 	}
-	pk, err := m.envelopeKey(c)
-	if err != nil {
-		return nil, err
-	}
-	env, err := envelope.Seal(pk, ct)
-	if err != nil {
-		return nil, err
-	}
-	return env, m.putSession(t, c.ID, sess)
+	m.sessions[c.ID] = sess
+	m.dirty[c.ID] = sess
+	return ct, nil
 }
 
 // envelopeKey returns a contact's envelope public key, parsed once per
@@ -312,18 +250,12 @@ func (m *Messenger) queueAs(t *vault.Tx, c *contactRec, body message.Body, exp m
 		return fmt.Errorf("messenger: bad message id %q", id)
 	}
 	copy(msg.ID[:], b)
-	env, err := m.sealFor(t, c, sess, msg)
+	ct, err := m.encryptFor(t, c, sess, msg)
 	if err != nil {
 		return err
 	}
-	var ttl time.Duration
-	if exp.Timer > 0 && !exp.BurnOnRead {
-		ttl = time.Duration(exp.Timer) * time.Second
-	}
-	rec := outboxRec{MessageID: id, Relay: c.Theirs.Relay, Mailbox: c.Theirs.ID, Token: c.Theirs.Token,
-		TTL: ttl, Envelope: env, Created: m.now().UTC()}
-	_, err = t.PutOutbox(vault.OutboxEntry{Contact: c.ID, Data: rec.encode()})
-	return err
+	m.addOut(c, ct, id, exp)
+	return nil
 }
 
 func (m *Messenger) wakeOutbox() {
@@ -503,29 +435,28 @@ func (m *Messenger) markSent(done <-chan sentEntry) {
 			}
 		}
 		var updated []Message
-		err := m.v.Update(func(t *vault.Tx) error {
+		err := m.submit(&job{run: func(t *vault.Tx) error {
 			updated = updated[:0]
 			for _, e := range batch {
 				if err := t.DeleteOutbox(e.seq); err != nil {
 					return err
 				}
-				if e.rec.MessageID == "" {
-					continue
-				}
 				st := StateSent
 				if e.failed {
 					st = StateFailed
 				}
-				msg, ok, err := setState(t, e.rec.MessageID, st)
-				if err != nil {
-					return err
-				}
-				if ok {
-					updated = append(updated, msg)
+				for _, id := range e.rec.MessageIDs {
+					msg, ok, err := setState(t, id, st)
+					if err != nil {
+						return err
+					}
+					if ok {
+						updated = append(updated, msg)
+					}
 				}
 			}
 			return nil
-		})
+		}})
 		for range batch {
 			m.pending.Add(-1)
 		}

@@ -48,7 +48,8 @@ type conn struct {
 	closeOnce sync.Once
 
 	acks   chan struct{}  // bounds Acks in flight; made on the first Ack
-	ackers sync.WaitGroup // Acks in flight
+	sends  chan struct{}  // bounds Sends in flight; made on the first Send
+	ackers sync.WaitGroup // Acks and Sends in flight
 
 	mu       sync.Mutex
 	busy     int  // requests being handled
@@ -58,6 +59,12 @@ type conn struct {
 // maxAcksInFlight bounds the Acks one connection has being deleted at
 // once; the reading goroutine waits for a slot beyond it.
 const maxAcksInFlight = 8
+
+// maxSendsInFlight bounds the Sends one connection has being stored at
+// once. A client pipelines Sends (responses carry request ids), and each
+// waits for a disk commit: handled one after another they would cap a
+// connection at one Send per commit; handled together they share commits.
+const maxSendsInFlight = 64
 
 func newConn(ctx context.Context, s *Server, wc wire.Conn, remote netip.Addr) *conn {
 	ctx, cancel := context.WithCancel(ctx)
@@ -159,6 +166,10 @@ func (c *conn) serve() {
 				c.ackAsync(id, a, sb)
 				continue
 			}
+		}
+		if sm, ok := m.(*wire.Send); ok {
+			c.sendAsync(id, sm)
+			continue
 		}
 		var resp wire.Message
 		var after func()
@@ -313,6 +324,35 @@ func (c *conn) ackAsync(id uint32, m *wire.Ack, sb *sub) {
 		}()
 		c.write(id, c.ackSub(m, sb)) // a failed write closes the connection
 		<-c.acks
+		c.end()
+	}()
+}
+
+// sendAsync stores a Send off the reading goroutine, like ackAsync: the
+// client's next request is not held up behind this one's disk commit.
+// Sends on one connection may thus be stored in another order than they
+// were read; nothing depends on their order (the protocol promises order
+// only within a mailbox's deliveries, by sequence number). The caller has
+// called begin; the goroutine calls end.
+func (c *conn) sendAsync(id uint32, m *wire.Send) {
+	if c.sends == nil {
+		c.sends = make(chan struct{}, maxSendsInFlight)
+	}
+	c.sends <- struct{}{}
+	c.ackers.Add(1)
+	go func() {
+		defer c.ackers.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				c.srv.recovered(v)
+				c.closeWith(closeInternal, "internal error")
+			}
+		}()
+		resp, after := c.handle(m)
+		if err := c.write(id, resp); err == nil && after != nil {
+			after()
+		}
+		<-c.sends
 		c.end()
 	}()
 }
