@@ -525,10 +525,9 @@ func (m *Messenger) watch(mb ownMailbox, owner string) {
 }
 
 // unwatch stops reading a mailbox.
+// The caller holds m.mu.
 func (m *Messenger) unwatch(mb ownMailbox, owner string) {
-	m.mu.Lock()
 	delete(m.owners, mb.ID)
-	m.mu.Unlock()
 	m.relayMu.Lock()
 	rc := m.relays[m.connKey(m.resolve(mb.Relay), owner)]
 	m.relayMu.Unlock()
