@@ -402,6 +402,64 @@ func init() {
 	contactAction("accept-key", "accept a contact's new safety number after a key change",
 		func(m *messenger.Messenger, c string) (messenger.Contact, error) { return m.AcceptKeyChange(c) }, "can be written to again")
 
+	withProfile("reset-session", "CONTACT", "start a new encrypted session with a contact", nil,
+		func(ctx context.Context, inv *invocation, m *messenger.Messenger) error {
+			if err := m.ResetSession(ctx, inv.args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(inv.stdout, "session reset")
+			return nil
+		})
+	withProfile("move-relay", "URL", "move this profile's mailboxes to another relay and tell every contact", nil,
+		func(ctx context.Context, inv *invocation, m *messenger.Messenger) error {
+			if err := m.MoveRelay(ctx, inv.args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(inv.stdout, "moved to %s\n", m.RelayURL())
+			return nil
+		})
+	register(&command{
+		name: "change-passphrase", args: "", summary: "change the profile's passphrase (new one from EPHEMERA_NEW_PASSPHRASE or --new-passphrase-file)",
+		setFlags: func(fs *flag.FlagSet) {
+			pf.set(fs)
+			fs.StringVar(&newPassFile, "new-passphrase-file", "", "read the new passphrase from `file`")
+		},
+		run: func(ctx context.Context, inv *invocation) error {
+			if len(inv.args) != 0 {
+				return usageError("unexpected argument %q", inv.args[0])
+			}
+			var newPass []byte
+			if newPassFile != "" {
+				b, err := os.ReadFile(newPassFile)
+				if err != nil {
+					return err
+				}
+				newPass = []byte(strings.TrimRight(string(b), "\r\n"))
+			} else {
+				newPass = []byte(os.Getenv("EPHEMERA_NEW_PASSPHRASE"))
+			}
+			if len(newPass) == 0 {
+				return errors.New("no new passphrase: set EPHEMERA_NEW_PASSPHRASE or use --new-passphrase-file")
+			}
+			cfg, err := pf.config(inv)
+			if err != nil {
+				return err
+			}
+			m, err := messenger.Open(cfg)
+			if errors.Is(err, messenger.ErrWrongPassphrase) {
+				return errors.New("wrong passphrase")
+			}
+			if err != nil {
+				return err
+			}
+			err = m.ChangePassphrase(cfg.Passphrase, newPass)
+			if err == nil {
+				fmt.Fprintln(inv.stdout, "passphrase changed")
+			}
+			return errors.Join(err, m.Close())
+		},
+	})
+
 	withProfile("rename", "CONTACT NAME", "rename a contact (an empty NAME restores their pseudonym)", nil,
 		func(ctx context.Context, inv *invocation, m *messenger.Messenger) error {
 			if err := nargs(inv, 2, "a contact and a name"); err != nil {
@@ -470,6 +528,8 @@ func init() {
 		},
 	})
 }
+
+var newPassFile string
 
 func printMessage(w io.Writer, m messenger.Message, asJSON bool) error {
 	if asJSON {

@@ -20,6 +20,8 @@ type profileFlags struct {
 	passFile string
 	timeout  time.Duration
 	verbose  bool
+	socks5   string
+	isolate  bool
 }
 
 func (p *profileFlags) set(fs *flag.FlagSet) {
@@ -27,6 +29,8 @@ func (p *profileFlags) set(fs *flag.FlagSet) {
 	fs.StringVar(&p.passFile, "passphrase-file", "", "read the passphrase from `file` (else env EPHEMERA_PASSPHRASE, else a prompt)")
 	fs.DurationVar(&p.timeout, "timeout", 30*time.Second, "how long to wait for relays")
 	fs.BoolVar(&p.verbose, "v", false, "log diagnostics to standard error")
+	fs.StringVar(&p.socks5, "socks5", os.Getenv("EPHEMERA_SOCKS5"), "connect to relays through this SOCKS5 proxy, e.g. Tor's 127.0.0.1:9050 (env EPHEMERA_SOCKS5)")
+	fs.BoolVar(&p.isolate, "isolate", os.Getenv("EPHEMERA_ISOLATE") == "1", "one relay connection per contact, so a relay cannot link contacts by connection (env EPHEMERA_ISOLATE=1)")
 }
 
 // allowInsecureKDF is set only by the tests' TestMain: the real binary
@@ -79,10 +83,7 @@ func (p *profileFlags) config(inv *invocation) (messenger.Config, error) {
 	if p.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	if s := os.Getenv("EPHEMERA_SOCKS5"); s != "" {
-		cfg.SOCKS5 = s
-	}
-	cfg.IsolateMailboxes = os.Getenv("EPHEMERA_ISOLATE") == "1"
+	cfg.SOCKS5, cfg.IsolateMailboxes = p.socks5, p.isolate
 	// For tests of expiry after time offline: a clock running ahead.
 	if s := os.Getenv("EPHEMERA_CLOCK_OFFSET"); s != "" {
 		d, err := time.ParseDuration(s)
