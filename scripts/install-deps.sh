@@ -26,6 +26,10 @@ test_pkgs=(xvfb libgl1-mesa-dri x11-utils imagemagick tesseract-ocr libimage-exi
 # Authenticode signing; for `make package-check` file(1), openssl (a
 # throw-away signing certificate) and systemd-analyze (systemd) to verify
 # the relay's unit. (dpkg-deb --root-owner-group makes fakeroot unneeded.)
+# For `make perf`: mat2, the second reference the sanitizer is measured
+# against (exiftool is in the test list).
+perf_pkgs=(mat2)
+
 package_pkgs=(dpkg-dev lintian desktop-file-utils xz-utils gcc-mingw-w64-x86-64 osslsigncode file openssl systemd)
 
 # Go tools, pinned: staticcheck for `make test`; for packaging the fyne
@@ -40,8 +44,9 @@ case "$mode" in
 run) pkgs=("${run_pkgs[@]}") ;;
 test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
 package) pkgs=("${run_pkgs[@]}" "${package_pkgs[@]}") ;;
+perf) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}" "${perf_pkgs[@]}") ;;
 *)
-	echo "usage: $0 run|test|package" >&2
+	echo "usage: $0 run|test|package|perf" >&2
 	exit 2
 	;;
 esac
