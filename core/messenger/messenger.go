@@ -116,8 +116,7 @@ type Messenger struct {
 	rand io.Reader
 	hub  hub
 
-	embedded    *embedded.Relay
-	embeddedURL string // the URL this profile's embedded relay had before, as stored
+	embedded *embedded.Relay
 
 	ctx    context.Context
 	cancel context.CancelFunc

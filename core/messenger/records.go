@@ -3,7 +3,6 @@ package messenger
 import (
 	"crypto/ed25519"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -204,5 +203,3 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
-
-func hexID(b []byte) string { return hex.EncodeToString(b) }
