@@ -16,10 +16,6 @@ import (
 
 func TestMain(m *testing.M) {
 	allowInsecureKDF = true
-	if os.Getenv("EPHEMERA_CLI_MAIN") == "1" {
-		// A child process of a Go test that runs the CLI (files_test.go).
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
-	}
 	testscript.Main(m, map[string]func(){
 		"ephemera-cli": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
 	})
