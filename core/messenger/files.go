@@ -170,6 +170,15 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 	if err != nil {
 		return Message{}, rep, err
 	}
+	// A relay refuses blobs above its limit: say so now rather than
+	// after the upload.
+	if rc, err := m.conn(m.resolve(c.Mine.Relay), c.ID); err == nil {
+		if hello, ok := rc.client.Hello(); ok && hello.MaxBlob > 0 && uint64(stream.EncryptedSize(att.Size())) > hello.MaxBlob {
+			m.v.DeleteAttachment(attID)
+			return Message{}, rep, fmt.Errorf("%w: %s is %d bytes; the relay takes files up to about %d bytes",
+				ErrFileTooLarge, name, att.Size(), hello.MaxBlob-hello.MaxBlob/65536*16-64)
+		}
+	}
 	rel := filepath.Join(xferDir, id+".up")
 	h, size, err := m.writeCiphertext(rel, att, key)
 	if err != nil {
@@ -418,11 +427,11 @@ func (m *Messenger) upload(x xferRec) error {
 			m.v.Update(func(t *vault.Tx) error { return putXfer(t, x) })
 		}
 		if err != nil {
-			return err
+			return m.uploadFailed(x, path, err)
 		}
 		x.BlobID = blob
 	} else if err := rc.client.ResumeUpload(ctx, owner, x.BlobID, f, x.Size, prog); err != nil {
-		return err
+		return m.uploadFailed(x, path, err)
 	}
 	// Uploaded: announce it. The file message is encrypted now, with the
 	// message id our copy already has.
@@ -460,6 +469,36 @@ func (m *Messenger) upload(x xferRec) error {
 	os.Remove(path)
 	m.wakeOutbox()
 	_ = out
+	return nil
+}
+
+// uploadFailed decides what an upload error means: the relay refusing
+// the blob for good (too large, over quota, unknown mailbox) fails the
+// message; anything else is retried.
+func (m *Messenger) uploadFailed(x xferRec, path string, err error) error {
+	var we *wire.Error
+	if !errors.As(err, &we) || (we.Code != wire.CodeTooLarge && we.Code != wire.CodeQuota && we.Code != wire.CodeNotFound) {
+		return err
+	}
+	m.log.Warn("the relay refused a file", "code", we.Code)
+	var out Message
+	uerr := m.v.Update(func(t *vault.Tx) error {
+		if err := dropXfer(t, x.MessageID); err != nil {
+			return err
+		}
+		pm, ok, err := setState(t, x.MessageID, StateFailed)
+		if ok {
+			out = pm
+		}
+		return err
+	})
+	if uerr != nil {
+		return uerr
+	}
+	os.Remove(path)
+	if out.ID != "" {
+		m.hub.post(MessageUpdated{Message: out})
+	}
 	return nil
 }
 

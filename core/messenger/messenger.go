@@ -44,6 +44,7 @@ var (
 	ErrNotAnswered     = errors.New("messenger: the contact has not answered the invite yet")
 	ErrUnknownMessage  = errors.New("messenger: unknown message")
 	ErrClosed          = errors.New("messenger: closed")
+	ErrFileTooLarge    = errors.New("messenger: file too large for the relay")
 )
 
 // Config opens or creates a profile.

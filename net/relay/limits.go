@@ -79,7 +79,7 @@ func DefaultLimits() Limits {
 		MaxEnvelope:         256 << 10,
 		DefaultTTL:          30 * 24 * time.Hour,
 		MaxTTL:              30 * 24 * time.Hour,
-		MaxBlob:             1 << 30,
+		MaxBlob:             1<<30 + 1<<20, // a 1 GiB file with its encryption overhead
 		MaxChunk:            256 << 10,
 		MailboxMaxMessages:  10000,
 		MailboxMaxBytes:     2 << 30, // room for one largest blob plus envelopes
