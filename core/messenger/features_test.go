@@ -3,6 +3,8 @@ package messenger
 import (
 	"bytes"
 	"errors"
+	"github.com/ephemera-im/ephemera/net/relay"
+	"github.com/ephemera-im/ephemera/net/relay/embedded"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -344,5 +346,29 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+func TestFileAboveTheRelayLimitIsRefused(t *testing.T) {
+	limits := relay.DefaultLimits()
+	limits.MaxBlob = 1 << 20
+	r, err := embedded.Start(t.Context(), embedded.Options{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Limits: &limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	alice, _ := create(t, "Alice", r.URL())
+	bob, _ := create(t, "Bob", r.URL())
+	meet(t, alice, bob)
+	big := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(big, make([]byte, 2<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := alice.SendFile(t.Context(), "Bob", big, FileOptions{AsIs: true}); !errors.Is(err, ErrFileTooLarge) {
+		t.Fatalf("a 2 MiB file to a relay taking 1 MiB: got %v, want ErrFileTooLarge", err)
+	}
+	// Nothing is left queued or in the transfer folder.
+	if h, _ := alice.History("Bob", 0, 10); len(h) != 0 {
+		t.Fatalf("history after a refused file: %+v", h)
 	}
 }

@@ -35,6 +35,9 @@ type Options struct {
 	Addr string
 	// Logger receives the relay's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Limits, if not nil, replace relay.DefaultLimits() (tests use small
+	// ones).
+	Limits *relay.Limits
 }
 
 // Relay is a running embedded relay. Its methods are safe for concurrent
@@ -76,7 +79,11 @@ func Start(ctx context.Context, opts Options) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded relay: %w", err)
 	}
-	srv, err := relay.New(relay.Config{Store: st, Limits: relay.DefaultLimits(), Logger: opts.Logger})
+	limits := relay.DefaultLimits()
+	if opts.Limits != nil {
+		limits = *opts.Limits
+	}
+	srv, err := relay.New(relay.Config{Store: st, Limits: limits, Logger: opts.Logger})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("embedded relay: %w", err)
