@@ -129,7 +129,8 @@ func BenchmarkSanitizeProcess12MP(b *testing.B) {
 	bin := os.Getenv("EPHEMERA_CLI_BIN")
 	if bin == "" {
 		bin = filepath.Join(dir, "ephemera-cli")
-		build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+		// Built as releases are (scripts/package-env.sh): stripped, -trimpath.
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			b.Fatalf("go build: %v\n%s", err, out)
