@@ -345,9 +345,10 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	return c.public(), nil
 }
 
-// handleHello processes a hello: from an initiator on one of our invite
-// mailboxes (a new contact), or the inviter's answer to ours. Called
-// inside the delivery's transaction with m.mu held.
+// helloContact makes a contact from an initiator's hello on one of our
+// invite mailboxes and queues our answer (the inviter's answer to our own
+// hello is handled by handleControl). Called inside the delivery's
+// transaction with m.mu held.
 func (m *Messenger) helloContact(t *vault.Tx, inv *inviteRec, sess *session.Session, h hello) (*contactRec, error) {
 	if len(h.Bundle) == 0 {
 		return nil, errors.New("hello without identity")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -436,13 +435,12 @@ func (m *Messenger) upload(x xferRec) error {
 	// Uploaded: announce it. The file message is encrypted now, with the
 	// message id our copy already has.
 	m.mu.Lock()
-	var out Message
 	err = m.update(func(t *vault.Tx) error {
 		c, err := contactIn(t, x.Contact)
 		if err != nil {
 			return err
 		}
-		vm, rec, err := messageByID(t, x.MessageID)
+		_, rec, err := messageByID(t, x.MessageID)
 		if err != nil {
 			return err
 		}
@@ -453,7 +451,6 @@ func (m *Messenger) upload(x xferRec) error {
 		if err := m.queueAs(t, c, fm, message.Expiry{Timer: x.Expiry, BurnOnRead: x.Burn}, x.MessageID); err != nil {
 			return err
 		}
-		out = publicMessage(vm, rec)
 		return dropXfer(t, x.MessageID)
 	})
 	m.mu.Unlock()
@@ -468,7 +465,6 @@ func (m *Messenger) upload(x xferRec) error {
 	}
 	os.Remove(path)
 	m.wakeOutbox()
-	_ = out
 	return nil
 }
 
@@ -621,8 +617,6 @@ func (m *Messenger) SaveFile(id, path string) error {
 	}
 	return out.Close()
 }
-
-var _ hash.Hash = sha256.New()
 
 // ExportBackup writes the whole profile (vault, key file, attachments) to
 // path as one file encrypted under backupPass.

@@ -77,8 +77,8 @@ type Config struct {
 	// stretching and no fsync. Never set them in a real program.
 	InsecureTestKDF bool
 	NoSync          bool
-	// TLSConfig, if set, is used for wss:// relays (tests pass one that
-	// trusts their own certificate authority).
+	// HTTPClient, if set, carries the relays' WebSocket handshakes (tests
+	// pass one that trusts their own certificate authority).
 	HTTPClient *http.Client
 }
 

@@ -49,7 +49,7 @@ type FileInfo struct {
 	Size int64  `json:"size"`
 	Type string `json:"type"`
 	// Have is whether the file is stored in the vault (downloaded, or
-	// ours); Saved reports a file the user can save with SaveFile.
+	// ours): SaveFile and OpenFile work then.
 	Have bool `json:"have"`
 	// Transfer fields, kept private to the vault's record.
 	Relay  string `json:"relay,omitempty"`
@@ -84,7 +84,7 @@ type Contact struct {
 	Relay     string `json:"relay"`     // where they receive
 	Verified  bool   `json:"verified"`
 	Blocked   bool   `json:"blocked"`
-	Pending   bool   `json:"pending"` // we invited... they have not answered yet
+	Pending   bool   `json:"pending"` // we accepted their invite; their answer has not arrived yet
 	// KeyChanged: their identity key changed; sending is stopped until
 	// AcceptKeyChange.
 	KeyChanged bool          `json:"key_changed"`
