@@ -15,10 +15,10 @@ cd "$(dirname "$0")/.."
 # Packages to build and run the Fyne app (cgo, OpenGL, X11 headers).
 run_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
 # Extra packages for `make test`: for the smoke test a virtual display with
-# software OpenGL, xwininfo (x11-utils), `import` screenshots (imagemagick)
-# and OCR of the screenshot (tesseract-ocr); exiftool for the media
-# sanitizer's tests.
-test_pkgs=(xvfb libgl1-mesa-dri x11-utils imagemagick tesseract-ocr libimage-exiftool-perl)
+# software OpenGL, xwininfo (x11-utils), `import` screenshots (imagemagick),
+# OCR of the screenshot (tesseract-ocr) and xdotool to type into the window
+# (the unlock screen); exiftool for the media sanitizer's tests.
+test_pkgs=(xvfb libgl1-mesa-dri x11-utils imagemagick tesseract-ocr xdotool libimage-exiftool-perl)
 
 # Extra packages for packaging: dpkg-deb and dpkg-shlibdeps (dpkg-dev),
 # lintian, desktop-file-validate (desktop-file-utils), xz for the tarball,
