@@ -293,7 +293,8 @@ func dropXfer(t *vault.Tx, id string) error {
 	return t.DeleteSetting(setXferItem + id)
 }
 
-// autoDownload says whether a file of size bytes is fetched unasked.
+// autoDownload says whether a file of size bytes is fetched unasked; it
+// runs on the writer, which holds m.mu.
 func (m *Messenger) autoDownload(size int64) bool {
 	limit := m.prof.Settings.AutoDownloadLimit
 	if limit == 0 {

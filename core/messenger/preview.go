@@ -126,7 +126,8 @@ func imageType(b []byte) string {
 // fetchPreviews fetches the sender's preview of the first link of text
 // when the profile generates previews; failures just mean no preview.
 func (m *Messenger) fetchPreviews(ctx context.Context, text string) []Preview {
-	set := links.Settings{Previews: m.prof.Settings.LinkPreviews}
+	s := m.Settings()
+	set := links.Settings{Previews: s.LinkPreviews, Interstitial: s.Interstitial}
 	l, ok := set.PreviewTarget(text)
 	if !ok {
 		return nil

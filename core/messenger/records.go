@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ephemera-im/ephemera/core/links"
 	"github.com/ephemera-im/ephemera/net/relayclient"
 	"github.com/ephemera-im/ephemera/net/wire"
 	"github.com/ephemera-im/ephemera/storage/vault"
@@ -39,7 +40,9 @@ type profileRec struct {
 	EmbeddedURL string `json:"embedded_url,omitempty"`
 }
 
-// Settings are a profile's preferences, kept in the vault.
+// Settings are a profile's preferences, kept in the vault (front ends keep
+// their own preferences here too, so that nothing about the user sits in a
+// plain preferences file). The zero value is the default for each.
 type Settings struct {
 	// ReadReceipts sends read receipts; off by default.
 	ReadReceipts bool `json:"read_receipts"`
@@ -50,6 +53,49 @@ type Settings struct {
 	// first link of a message (off by default: fetching tells the site
 	// the sender's address, or the proxy's).
 	LinkPreviews bool `json:"link_previews"`
+	// Interstitial says when opening a link first shows its analysis
+	// (default: for risky links).
+	Interstitial links.InterstitialPolicy `json:"interstitial"`
+
+	// For the desktop app.
+
+	// AutoLock locks the app after this long without input; 0 means
+	// DefaultAutoLock, negative never.
+	AutoLock time.Duration `json:"auto_lock"`
+	// Notifications: NotifyOff turns them off; NotifyContent shows the
+	// sender and the text (by default a notification only says that a
+	// message arrived).
+	NotifyOff     bool `json:"notify_off"`
+	NotifyContent bool `json:"notify_content"`
+	// ClipboardClear clears copied message text from the clipboard after
+	// this long; 0 means DefaultClipboardClear, negative never.
+	ClipboardClear time.Duration `json:"clipboard_clear"`
+	// HideFromCapture hides the window from screen capture (Windows).
+	HideFromCapture bool `json:"hide_from_capture"`
+}
+
+// Defaults for the zero values of Settings.
+const (
+	DefaultAutoLock       = 10 * time.Minute
+	DefaultClipboardClear = time.Minute
+)
+
+// AutoLockAfter is the effective auto-lock delay; 0 means never.
+func (s Settings) AutoLockAfter() time.Duration { return orDefault(s.AutoLock, DefaultAutoLock) }
+
+// ClipboardClearAfter is the effective clipboard delay; 0 means never.
+func (s Settings) ClipboardClearAfter() time.Duration {
+	return orDefault(s.ClipboardClear, DefaultClipboardClear)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return def
+	}
+	return d
 }
 
 // DefaultAutoDownloadLimit is the default Settings.AutoDownloadLimit.

@@ -1,0 +1,43 @@
+package messenger
+
+import (
+	"fmt"
+	"time"
+)
+
+// Settings returns the profile's preferences.
+func (m *Messenger) Settings() Settings {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.prof.Settings
+}
+
+// SetSettings stores new preferences in the vault; they apply at once.
+func (m *Messenger) SetSettings(s Settings) error {
+	if s.AutoLock > 0 && s.AutoLock < 10*time.Second {
+		return fmt.Errorf("messenger: auto-lock after %v is too short (at least 10s)", s.AutoLock)
+	}
+	if _, err := s.Interstitial.MarshalText(); err != nil {
+		return fmt.Errorf("messenger: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.prof
+	p.Settings = s
+	if err := m.v.PutProfile(mustJSON(p)); err != nil {
+		return err
+	}
+	m.prof = p
+	return nil
+}
+
+// Shred runs expiry now and then compacts the vault into a fresh file, so
+// that freed pages holding old ciphertext leave the disk (see
+// storage/vault for what this can and cannot guarantee on SSDs and
+// copy-on-write file systems).
+func (m *Messenger) Shred() error {
+	if err := m.ExpireNow(); err != nil {
+		return err
+	}
+	return m.v.Compact()
+}
