@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,36 @@ type transfers struct {
 	queue   []string
 	wake    chan struct{}
 	running atomic.Int64
+	cancels map[string]context.CancelFunc // running transfers by message id
+}
+
+// started registers a running transfer's cancel function.
+func (x *transfers) started(id string, cancel context.CancelFunc) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.cancels == nil {
+		x.cancels = map[string]context.CancelFunc{}
+	}
+	x.cancels[id] = cancel
+}
+
+func (x *transfers) finished(id string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.cancels, id)
+}
+
+// cancel drops a queued transfer and stops a running one; it says
+// whether one was running (which then removes its own file).
+func (x *transfers) cancel(id string) (running bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.queue = slices.DeleteFunc(x.queue, func(q string) bool { return q == id })
+	if c := x.cancels[id]; c != nil {
+		c()
+		return true
+	}
+	return false
 }
 
 func (x *transfers) idle() bool {
@@ -388,10 +419,63 @@ func (m *Messenger) runTransfer(id string) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.xfers.started(id, cancel)
+	defer func() {
+		m.xfers.finished(id)
+		cancel()
+	}()
 	if x.Upload {
-		return m.upload(x)
+		err = m.upload(ctx, x)
+	} else {
+		err = m.download(ctx, x)
 	}
-	return m.download(x)
+	if err != nil && ctx.Err() != nil && m.ctx.Err() == nil {
+		// Cancelled by CancelTransfer, which dropped the record: the
+		// partial ciphertext goes too, and nothing is retried.
+		os.Remove(filepath.Join(m.cfg.Dir, x.Path))
+		return nil
+	}
+	return err
+}
+
+// CancelTransfer stops a file transfer, running or queued. A cancelled
+// download can be started again with Download; a cancelled upload fails
+// its message, which is never sent.
+func (m *Messenger) CancelTransfer(id string) error {
+	var out Message
+	var x xferRec
+	err := m.v.Update(func(t *vault.Tx) error {
+		var err error
+		x, err = getJSON[xferRec](t.Setting(setXferItem + id))
+		if errors.Is(err, vault.ErrNotFound) {
+			return fmt.Errorf("messenger: no transfer of message %s is running", id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := dropXfer(t, id); err != nil {
+			return err
+		}
+		if !x.Upload {
+			return nil
+		}
+		pm, ok, err := setState(t, id, StateFailed)
+		if ok {
+			out = pm
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !m.xfers.cancel(id) {
+		os.Remove(filepath.Join(m.cfg.Dir, x.Path))
+	}
+	if x.Upload && out.ID != "" {
+		m.hub.post(MessageUpdated{Message: out})
+	}
+	return nil
 }
 
 func (m *Messenger) progress(id string, upload bool) func(done, total int64) {
@@ -403,7 +487,7 @@ func (m *Messenger) progress(id string, upload bool) func(done, total int64) {
 	}
 }
 
-func (m *Messenger) upload(x xferRec) error {
+func (m *Messenger) upload(ctx context.Context, x xferRec) error {
 	path := filepath.Join(m.cfg.Dir, x.Path)
 	f, err := os.Open(path)
 	if err != nil {
@@ -418,7 +502,6 @@ func (m *Messenger) upload(x xferRec) error {
 	if b, err := hex.DecodeString(x.Owner); err == nil && len(b) == len(owner) {
 		copy(owner[:], b)
 	}
-	ctx := m.ctx
 	prog := m.progress(x.MessageID, true)
 	if x.BlobID == (wire.BlobID{}) {
 		blob, err := rc.client.UploadBlob(ctx, owner, f, x.Size, x.TTL, prog)
@@ -437,6 +520,9 @@ func (m *Messenger) upload(x xferRec) error {
 	// message id our copy already has.
 	m.mu.Lock()
 	err = m.update(func(t *vault.Tx) error {
+		if _, err := t.Setting(setXferItem + x.MessageID); err != nil {
+			return err // ErrNotFound: cancelled meanwhile
+		}
 		c, err := contactIn(t, x.Contact)
 		if err != nil {
 			return err
@@ -499,7 +585,7 @@ func (m *Messenger) uploadFailed(x xferRec, path string, err error) error {
 	return nil
 }
 
-func (m *Messenger) download(x xferRec) error {
+func (m *Messenger) download(ctx context.Context, x xferRec) error {
 	path := filepath.Join(m.cfg.Dir, x.Path)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
@@ -517,7 +603,7 @@ func (m *Messenger) download(x xferRec) error {
 	if err != nil {
 		return err
 	}
-	if _, err := rc.client.DownloadBlob(m.ctx, x.BlobID, f, have, m.progress(x.MessageID, false)); err != nil {
+	if _, err := rc.client.DownloadBlob(ctx, x.BlobID, f, have, m.progress(x.MessageID, false)); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {

@@ -247,6 +247,13 @@ func Create(cfg Config) (*Messenger, error) {
 	return m.start(cfg, v)
 }
 
+// HasProfile says whether dir holds a profile (to unlock) rather than
+// nothing (to create one in).
+func HasProfile(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, vault.HeaderFile))
+	return err == nil
+}
+
 // Open unlocks the profile in cfg.Dir. A wrong passphrase is
 // ErrWrongPassphrase; a folder without a profile ErrNoProfile. Before it
 // returns, what expired while the profile was closed is gone.

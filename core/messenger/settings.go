@@ -41,3 +41,19 @@ func (m *Messenger) Shred() error {
 	}
 	return m.v.Compact()
 }
+
+// RelayStates returns the state of each relay connection now, by relay
+// URL (with IsolateMailboxes, the best state among a relay's
+// connections). RelayChanged events report changes after this.
+func (m *Messenger) RelayStates() map[string]ConnState {
+	m.relayMu.Lock()
+	defer m.relayMu.Unlock()
+	out := make(map[string]ConnState, len(m.relays))
+	for _, rc := range m.relays {
+		s := connState(rc.client.State())
+		if old, ok := out[rc.url]; !ok || s == StateConnected || (s == StateConnecting && old != StateConnected) {
+			out[rc.url] = s
+		}
+	}
+	return out
+}
