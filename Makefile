@@ -12,11 +12,12 @@ MODULE     := $(shell $(GO) list -m)
 RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e '^$(MODULE)$$' -e '^$(MODULE)/gui')
 
 .PHONY: help run build relay test deps-run deps-test fmt-check vet staticcheck \
-	test-race test-gui test-smoke screenshot perf fuzz clean \
+	test-race test-gui test-smoke screenshot screenshots demo perf perf-gui fuzz clean \
 	deps-package relay-all package package-linux package-windows package-check
 
 help:
 	@echo "make run          build and start the app (RELAY=wss://... to use a relay; default: embedded local relay)"
+	@echo "make demo         two profiles that know each other, in two windows, on a local relay"
 	@echo "make test         everything CI runs: gofmt, vet, staticcheck, race tests, GUI tests, Xvfb smoke test"
 	@echo "make relay        static relay daemon in bin/ephemera-relay"
 	@echo "make relay-all    release relays for linux, windows, darwin x amd64, arm64 in dist/relay/"
@@ -24,7 +25,9 @@ help:
 	@echo "make package-windows  dist/ephemera-VERSION-windows-amd64.exe, cross-built (cgo, MinGW); signed if WINDOWS_SIGN_PFX is set"
 	@echo "make package-check    build all packages, check their contents, installs and reproducibility (slow: ~15 min cold)"
 	@echo "make screenshot   run the smoke test and save docs/screenshot.png"
+	@echo "make screenshots  PNGs of the main screens in docs/screenshots/ (Xvfb)"
 	@echo "make perf         benchmarks and relay load scenarios"
+	@echo "make perf-gui     the app's first frame and memory against a minimal Fyne window (Xvfb)"
 	@echo "make fuzz         each fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make clean        remove build outputs"
 
@@ -32,6 +35,9 @@ help:
 
 run: deps-run build
 	bin/ephemera $(if $(RELAY),--relay '$(RELAY)')
+
+demo: deps-run build
+	bin/ephemera --demo
 
 build:
 	$(GO) build -o bin/ephemera .
@@ -75,6 +81,9 @@ screenshot: deps-test
 	EPHEMERA_SMOKE=1 EPHEMERA_SCREENSHOT=$(CURDIR)/docs/screenshot.png \
 		$(GO) test -count=1 -v -timeout 5m -run '^TestSmoke' .
 
+screenshots: deps-test
+	scripts/screenshots.sh docs/screenshots
+
 ## Packages (docs/PACKAGING.md). Version from FyneApp.toml, commit from git;
 ## reproducible: -trimpath, no VCS stamps, archive times at SOURCE_DATE_EPOCH.
 
@@ -114,6 +123,11 @@ perf: relay
 	EPHEMERA_BENCH_FILE_MIB=1024 $(GO) test -run='^$$' -bench='FileTransfer' -benchtime=1x -timeout 30m ./core/messenger
 	scripts/perf.sh bin/ephemera-relay
 	scripts/perf-nats.sh
+	$(MAKE) perf-gui
+
+# The app against a minimal Fyne window, under Xvfb (docs/PERFORMANCE.md).
+perf-gui: deps-test
+	scripts/perf-gui.sh
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)

@@ -12,13 +12,16 @@ set -euo pipefail
 mode=${1:-run}
 cd "$(dirname "$0")/.."
 
-# Packages to build and run the Fyne app (cgo, OpenGL, X11 headers).
-run_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev)
+# Packages to build and run the Fyne app (cgo, OpenGL, X11 headers), and
+# fonts for the scripts Fyne's bundled fonts lack, found by its fallback:
+# Arabic and Hebrew (DejaVu), Chinese, Japanese and Korean (WenQuanYi).
+run_pkgs=(gcc pkg-config libgl1-mesa-dev xorg-dev fonts-dejavu-core fonts-wqy-microhei)
 # Extra packages for `make test`: for the smoke test a virtual display with
 # software OpenGL, xwininfo (x11-utils), `import` screenshots (imagemagick),
-# OCR of the screenshot (tesseract-ocr) and xdotool to type into the window
-# (the unlock screen); exiftool for the media sanitizer's tests.
-test_pkgs=(xvfb libgl1-mesa-dri x11-utils imagemagick tesseract-ocr xdotool libimage-exiftool-perl)
+# OCR of the screenshot (tesseract-ocr), xdotool to type into the window
+# (the unlock screen) and dbus-daemon for a private session bus (the tray);
+# exiftool for the media sanitizer's tests.
+test_pkgs=(xvfb libgl1-mesa-dri x11-utils imagemagick tesseract-ocr xdotool dbus-daemon libimage-exiftool-perl)
 
 # Extra packages for packaging: dpkg-deb and dpkg-shlibdeps (dpkg-dev),
 # lintian, desktop-file-validate (desktop-file-utils), xz for the tarball,
