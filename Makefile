@@ -12,7 +12,7 @@ MODULE     := $(shell $(GO) list -m)
 RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e '^$(MODULE)$$' -e '^$(MODULE)/gui')
 
 .PHONY: help run build relay test deps-run deps-test fmt-check vet staticcheck \
-	test-race test-gui test-smoke screenshot screenshots demo perf perf-gui fuzz clean \
+	test-race test-gui test-smoke screenshots demo perf perf-gui fuzz clean \
 	deps-package relay-all package package-linux package-windows package-check
 
 help:
@@ -24,7 +24,6 @@ help:
 	@echo "make package-linux    dist/ephemera-VERSION-linux-ARCH.tar.xz (fyne package) and a lintian-clean .deb"
 	@echo "make package-windows  dist/ephemera-VERSION-windows-amd64.exe, cross-built (cgo, MinGW); signed if WINDOWS_SIGN_PFX is set"
 	@echo "make package-check    build all packages, check their contents, installs and reproducibility (slow: ~15 min cold)"
-	@echo "make screenshot   run the smoke test and save docs/screenshot.png"
 	@echo "make screenshots  PNGs of the main screens in docs/screenshots/ (Xvfb)"
 	@echo "make perf         benchmarks and relay load scenarios"
 	@echo "make perf-gui     the app's first frame and memory against a minimal Fyne window (Xvfb)"
@@ -77,10 +76,6 @@ test-gui:
 test-smoke:
 	EPHEMERA_SMOKE=1 $(GO) test -count=1 -v -timeout 5m -run '^TestSmoke' .
 
-screenshot: deps-test
-	EPHEMERA_SMOKE=1 EPHEMERA_SCREENSHOT=$(CURDIR)/docs/screenshot.png \
-		$(GO) test -count=1 -v -timeout 5m -run '^TestSmoke' .
-
 screenshots: deps-test
 	scripts/screenshots.sh docs/screenshots
 
@@ -128,6 +123,7 @@ perf: relay
 # The app against a minimal Fyne window, under Xvfb (docs/PERFORMANCE.md).
 perf-gui: deps-test
 	scripts/perf-gui.sh
+	EPHEMERA_BENCH_GUI_MSGS=100000 $(GO) test -run='^$$' -bench='OpenConversation' -benchtime=20x -timeout 30m ./gui
 
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)

@@ -762,7 +762,8 @@ func envInt(t *testing.T, name string, def int) int {
 
 // TestScreenshots saves PNGs of the main screens into the folder
 // EPHEMERA_SCREENSHOTS names (make screenshots: docs/screenshots/):
-// onboarding, unlock, a conversation, the invite dialog (Ctrl+I).
+// onboarding, unlock, a conversation, the invite dialog (Ctrl+I) and the
+// settings (Ctrl+,).
 func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("EPHEMERA_SCREENSHOTS")
 	h := newHarness(t, "EPHEMERA_SCREENSHOTS")
@@ -794,7 +795,17 @@ func TestScreenshots(t *testing.T) {
 	app.dumpUntil(t, 60*time.Second, func(d string) bool { return strings.Contains(d, smokeMessage) })
 	shoot(app, "conversation")
 	app.key(t, "ctrl+i")
-	app.dumpUntil(t, 20*time.Second, func(d string) bool { return strings.Contains(d, "overlay") })
+	app.dumpUntil(t, 20*time.Second, func(d string) bool { return strings.Contains(d, "Valid until") })
 	shoot(app, "invite")
+	app.terminate(t)
+
+	// Fyne's dialogs have no key to close them: a new start for settings.
+	app = h.startApp(t, "Ephemera", "--profile", profile)
+	app.dumpUntil(t, 20*time.Second, func(d string) bool { return strings.Contains(d, "Entry password") })
+	app.typeLine(t, smokePass)
+	app.dumpUntil(t, 60*time.Second, func(d string) bool { return strings.Contains(d, smokeMessage) })
+	app.key(t, "ctrl+comma")
+	app.dumpUntil(t, 20*time.Second, func(d string) bool { return strings.Contains(d, "Shred now") })
+	shoot(app, "settings")
 	app.terminate(t)
 }

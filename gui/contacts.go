@@ -217,7 +217,11 @@ func (d *inviteDialog) buildUI() fyne.CanvasObject {
 	d.copyCode.Disable()
 	d.expires = widget.NewLabel("")
 	d.problem = dangerLabel()
-	body := container.NewVBox(intro, container.NewBorder(nil, nil, nil, d.renew, d.oneTime), d.busy, d.qr, d.code,
+	// The code is long (some 470 characters): a few lines of it scroll,
+	// so that the dialog fits a small window; Copy takes all of it.
+	code := container.NewVScroll(d.code)
+	code.SetMinSize(fyne.NewSize(0, 96))
+	body := container.NewVBox(intro, container.NewBorder(nil, nil, nil, d.renew, d.oneTime), d.busy, d.qr, code,
 		container.NewBorder(nil, nil, nil, d.copyCode, d.expires), d.problem)
 	return withWidth(460, body)
 }

@@ -121,6 +121,11 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 			m.owners[c.Mine.ID] = c.ID
 		}
 	}})
+	if errors.Is(err, ErrClosed) {
+		// Closing: the writer may still be running the job, so r is
+		// not ours to read; nothing was acknowledged.
+		return
+	}
 	if err != nil && r != nil {
 		for _, c := range r.watch {
 			m.hold.Delete(c.ID)
