@@ -65,6 +65,8 @@ type tiffInfo struct {
 	orientation int // 0 if absent or out of range
 	ifds        int
 	thumbnail   bool
+	gps         bool // a GPS IFD holds at least one entry
+	other       bool // a non-GPS IFD holds a tag describeExif does not name
 }
 
 // tiffCheck walks the IFD structure of a TIFF block and refuses anything
@@ -87,6 +89,7 @@ func tiffCheck(tiff []byte) (tiffInfo, error) {
 		off  uint32
 		ifd1 bool // the IFD that follows IFD0: the thumbnail's
 		ifd0 bool
+		gps  bool
 	}
 	seen := map[uint32]bool{}
 	queue := []pending{{off: info.order.Uint32(tiff[4:8]), ifd0: true}}
@@ -116,6 +119,11 @@ func tiffCheck(tiff []byte) (tiffInfo, error) {
 			e := tiff[off+2+12*i:]
 			tag, typ := info.order.Uint16(e), info.order.Uint16(e[2:])
 			count := uint64(info.order.Uint32(e[4:]))
+			if p.gps {
+				info.gps = true
+			} else if !describedTags[tag] {
+				info.other = true
+			}
 			if typ == 0 || int(typ) >= len(tiffTypeSize) {
 				return info, malformed(Unknown, "exif: tag 0x%04x has unknown type %d", tag, typ)
 			}
@@ -130,7 +138,7 @@ func tiffCheck(tiff []byte) (tiffInfo, error) {
 				if typ != 4 && typ != 13 || count != 1 {
 					return info, malformed(Unknown, "exif: bad IFD pointer in tag 0x%04x", tag)
 				}
-				queue = append(queue, pending{off: info.order.Uint32(e[8:])})
+				queue = append(queue, pending{off: info.order.Uint32(e[8:]), gps: tag == tagGPSIFD})
 			case tagOrientation:
 				if p.ifd0 && typ == 3 && count == 1 {
 					if v := int(info.order.Uint16(e[8:])); v >= 1 && v <= 8 {
@@ -144,7 +152,7 @@ func tiffCheck(tiff []byte) (tiffInfo, error) {
 			}
 		}
 		if next := info.order.Uint32(tiff[end:]); next != 0 {
-			queue = append(queue, pending{off: next, ifd1: p.ifd0})
+			queue = append(queue, pending{off: next, ifd1: p.ifd0, gps: p.gps})
 		}
 	}
 	return info, nil
@@ -177,10 +185,100 @@ func exifItems(rep *Report, tiff []byte) (orientation int, err error) {
 	return info.orientation, nil
 }
 
-// go-exif's tag index and IFD mapping are built once: building them
-// parses the library's embedded YAML tag list, which costs milliseconds.
-// The library is not documented as safe for concurrent use, so blocks are
-// read one at a time.
+// GPS tag ids describeExif reads.
+const (
+	tagGPSLatitudeRef  = 0x0001
+	tagGPSLatitude     = 0x0002
+	tagGPSLongitudeRef = 0x0003
+	tagGPSLongitude    = 0x0004
+	tagGPSAltitude     = 0x0006
+)
+
+// describedTags are the ids, outside GPS IFDs, that describeExif turns into
+// named items (or keeps, for Orientation); any other tag in a non-GPS IFD
+// is reported as "Exif metadata".
+var describedTags = map[uint16]bool{
+	tagOrientation: true, tagMake: true, tagModel: true,
+	tagBodySerial: true, tagDNGSerial: true, tagLensSerial: true, tagHostComputer: true,
+	tagOwnerName: true, tagArtist: true, tagCopyright: true, tagSoftware: true,
+	tagImageDescription: true, tagImageUniqueID: true, tagLensMake: true, tagLensModel: true,
+	tagDateTimeOriginal: true, tagDateTimeDigit: true, tagDateTime: true,
+	tagXPTitle: true, tagXPComment: true, tagXPAuthor: true, tagXPKeywords: true, tagXPSubject: true,
+	tagUserComment: true, tagMakerNote: true,
+}
+
+// exifIndexTags is go-exif's tag index cut down to what describeExif
+// reads, plus the IFD pointers it descends through. Names, IFDs and types
+// are copied from the library's standard list (tags_data.go in go-exif
+// v3.0.1; TestExifIndexMatchesStandard checks them), so each of these tags
+// is read or skipped exactly as with the full index, and tags outside it
+// are skipped unread. Universal search stays off: it would drop the type
+// check. Orientation and the thumbnail come from tiffCheck, and so does
+// whether other tags or GPS data are present, so they are not here.
+//
+// The full index is not used because go-exif builds it by parsing a YAML
+// document of about 300 tags, about 10 ms per process, more than the rest of
+// sanitizing a 12 MP JPEG; go-exif loads it only into an empty index.
+var exifIndexTags = []exif.IndexedTag{
+	{IfdPath: "IFD", Id: tagImageDescription, Name: "ImageDescription", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagMake, Name: "Make", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagModel, Name: "Model", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagSoftware, Name: "Software", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagDateTime, Name: "DateTime", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagArtist, Name: "Artist", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagHostComputer, Name: "HostComputer", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagCopyright, Name: "Copyright", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagExifIFD, Name: "ExifTag", SupportedTypes: typesLong},
+	{IfdPath: "IFD", Id: tagGPSIFD, Name: "GPSTag", SupportedTypes: typesLong},
+	{IfdPath: "IFD", Id: tagDateTimeOriginal, Name: "DateTimeOriginal", SupportedTypes: typesASCII},
+	{IfdPath: "IFD", Id: tagXPTitle, Name: "XPTitle", SupportedTypes: typesByte},
+	{IfdPath: "IFD", Id: tagXPComment, Name: "XPComment", SupportedTypes: typesByte},
+	{IfdPath: "IFD", Id: tagXPAuthor, Name: "XPAuthor", SupportedTypes: typesByte},
+	{IfdPath: "IFD", Id: tagXPKeywords, Name: "XPKeywords", SupportedTypes: typesByte},
+	{IfdPath: "IFD", Id: tagXPSubject, Name: "XPSubject", SupportedTypes: typesByte},
+	{IfdPath: "IFD", Id: tagDNGSerial, Name: "CameraSerialNumber", SupportedTypes: typesASCII},
+
+	{IfdPath: "IFD/Exif", Id: tagDateTimeOriginal, Name: "DateTimeOriginal", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/Exif", Id: tagDateTimeDigit, Name: "DateTimeDigitized", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/Exif", Id: tagMakerNote, Name: "MakerNote", SupportedTypes: typesUndefined},
+	{IfdPath: "IFD/Exif", Id: tagUserComment, Name: "UserComment", SupportedTypes: typesUndefined},
+	{IfdPath: "IFD/Exif", Id: tagInteropIFD, Name: "InteroperabilityTag", SupportedTypes: typesLong},
+	{IfdPath: "IFD/Exif", Id: tagImageUniqueID, Name: "ImageUniqueID", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/Exif", Id: tagOwnerName, Name: "CameraOwnerName", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/Exif", Id: tagBodySerial, Name: "BodySerialNumber", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/Exif", Id: tagLensMake, Name: "LensMake", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/Exif", Id: tagLensModel, Name: "LensModel", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/Exif", Id: tagLensSerial, Name: "LensSerialNumber", SupportedTypes: typesASCII},
+
+	{IfdPath: "IFD/GPSInfo", Id: tagGPSLatitudeRef, Name: "GPSLatitudeRef", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/GPSInfo", Id: tagGPSLatitude, Name: "GPSLatitude", SupportedTypes: typesRational},
+	{IfdPath: "IFD/GPSInfo", Id: tagGPSLongitudeRef, Name: "GPSLongitudeRef", SupportedTypes: typesASCII},
+	{IfdPath: "IFD/GPSInfo", Id: tagGPSLongitude, Name: "GPSLongitude", SupportedTypes: typesRational},
+	{IfdPath: "IFD/GPSInfo", Id: tagGPSAltitude, Name: "GPSAltitude", SupportedTypes: typesRational},
+}
+
+var (
+	typesASCII     = []exifcommon.TagTypePrimitive{exifcommon.TypeAscii}
+	typesByte      = []exifcommon.TagTypePrimitive{exifcommon.TypeByte}
+	typesLong      = []exifcommon.TagTypePrimitive{exifcommon.TypeLong}
+	typesRational  = []exifcommon.TagTypePrimitive{exifcommon.TypeRational}
+	typesUndefined = []exifcommon.TagTypePrimitive{exifcommon.TypeUndefined}
+)
+
+// newExifTagIndex builds the index of exifIndexTags. It is never empty, so
+// go-exif never loads its standard tags into it.
+func newExifTagIndex() (*exif.TagIndex, error) {
+	ti := exif.NewTagIndex()
+	for i := range exifIndexTags {
+		if err := ti.Add(&exifIndexTags[i]); err != nil {
+			return nil, fmt.Errorf("exif: tag index: %v", err)
+		}
+	}
+	return ti, nil
+}
+
+// go-exif's tag index and IFD mapping are built once. The library is not
+// documented as safe for concurrent use, so blocks are read one at a time.
 var exifLib struct {
 	once sync.Once
 	mu   sync.Mutex
@@ -208,8 +306,7 @@ func flatExif(tiff []byte) (tags []exifTag, err error) {
 		}()
 		exifLib.im, exifLib.err = exifcommon.NewIfdMappingWithStandard()
 		if exifLib.err == nil {
-			exifLib.ti = exif.NewTagIndex()
-			exifLib.err = exif.LoadStandardTags(exifLib.ti)
+			exifLib.ti, exifLib.err = newExifTagIndex()
 		}
 	})
 	if exifLib.err != nil {
@@ -217,6 +314,11 @@ func flatExif(tiff []byte) (tags []exifTag, err error) {
 	}
 	exifLib.mu.Lock()
 	defer exifLib.mu.Unlock()
+	return readExif(tiff, exifLib.im, exifLib.ti)
+}
+
+// readExif is flatExif with a given IFD mapping and tag index.
+func readExif(tiff []byte, im *exifcommon.IfdMapping, ti *exif.TagIndex) (tags []exifTag, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			tags, err = nil, malformed(Unknown, "exif: %v", p)
@@ -226,7 +328,7 @@ func flatExif(tiff []byte) (tags []exifTag, err error) {
 	if err != nil {
 		return nil, malformed(Unknown, "exif: %v", err)
 	}
-	ie := exif.NewIfdEnumerate(exifLib.im, exifLib.ti, exif.NewExifReadSeekerWithBytes(tiff), eh.ByteOrder)
+	ie := exif.NewIfdEnumerate(im, ti, exif.NewExifReadSeekerWithBytes(tiff), eh.ByteOrder)
 	visit := func(ite *exif.IfdTagEntry) error {
 		raw, err := ite.GetRawBytes()
 		if err != nil {
@@ -251,16 +353,13 @@ type exifKey struct {
 	id  uint16
 }
 
-// describeExif turns tags into readable report items.
+// describeExif turns tags into readable report items. Whether there is
+// GPS data or other metadata comes from info: the index go-exif reads
+// with holds only the tags named here.
 func describeExif(rep *Report, tags []exifTag, info tiffInfo) {
 	vals := map[exifKey]exifTag{}
-	gps, other := false, 0
 	for _, t := range tags {
-		isGPS := strings.HasSuffix(t.ifdPath, "GPSInfo")
-		if isGPS {
-			gps = true
-		}
-		k := exifKey{isGPS, t.id}
+		k := exifKey{strings.HasSuffix(t.ifdPath, "GPSInfo"), t.id}
 		if _, dup := vals[k]; !dup {
 			vals[k] = t
 		}
@@ -278,20 +377,18 @@ func describeExif(rep *Report, tags []exifTag, info tiffInfo) {
 		}
 		return ""
 	}
-	used := map[uint16]bool{tagOrientation: true} // kept, not removed
-	get := func(id uint16) string { used[id] = true; return str(id) }
 
-	if gps {
+	if info.gps {
 		if pos := gpsPosition(vals); pos != "" {
 			rep.add(CatLocation, "GPS position %s", pos)
 		} else {
 			rep.add(CatLocation, "GPS data")
 		}
-		if alt, ok := rationalValue(vals[exifKey{true, 6}].value); ok {
+		if alt, ok := rationalValue(vals[exifKey{true, tagGPSAltitude}].value); ok {
 			rep.add(CatLocation, "GPS altitude %.0f m", alt)
 		}
 	}
-	mk, model := get(tagMake), get(tagModel)
+	mk, model := str(tagMake), str(tagModel)
 	switch {
 	case mk != "" && model != "" && !strings.HasPrefix(strings.ToLower(model), strings.ToLower(mk)):
 		rep.add(CatDevice, "Camera: %s %s", mk, model)
@@ -316,11 +413,11 @@ func describeExif(rep *Report, tags []exifTag, info tiffInfo) {
 		{tagImageDescription, CatComment, "Description"},
 		{tagImageUniqueID, CatDevice, "Unique image ID"},
 	} {
-		if v := get(s.id); v != "" {
+		if v := str(s.id); v != "" {
 			rep.add(s.cat, "%s: %s", s.label, v)
 		}
 	}
-	lm, lmodel := get(tagLensMake), get(tagLensModel)
+	lm, lmodel := str(tagLensMake), str(tagLensModel)
 	if lens := strings.TrimSpace(lm + " " + lmodel); lens != "" {
 		rep.add(CatDevice, "Lens: %s", lens)
 	}
@@ -328,7 +425,7 @@ func describeExif(rep *Report, tags []exifTag, info tiffInfo) {
 		id    uint16
 		label string
 	}{{tagDateTimeOriginal, "Taken"}, {tagDateTimeDigit, "Digitized"}, {tagDateTime, "Modified"}} {
-		if v := get(d.id); v != "" {
+		if v := str(d.id); v != "" {
 			rep.add(CatTime, "%s %s", d.label, exifDate(v))
 		}
 	}
@@ -338,40 +435,32 @@ func describeExif(rep *Report, tags []exifTag, info tiffInfo) {
 		label string
 	}{{tagXPTitle, CatComment, "Title"}, {tagXPComment, CatComment, "Comment"}, {tagXPAuthor, CatAuthor, "Author"},
 		{tagXPKeywords, CatComment, "Keywords"}, {tagXPSubject, CatComment, "Subject"}} {
-		used[x.id] = true
 		if t, ok := vals[exifKey{false, x.id}]; ok {
 			if v := ucs2(t.raw); v != "" {
 				rep.add(x.cat, "%s: %s", x.label, v)
 			}
 		}
 	}
-	used[tagUserComment] = true
 	if t, ok := vals[exifKey{false, tagUserComment}]; ok {
 		if v := userComment(t.raw); v != "" {
 			rep.add(CatComment, "Comment: %s", v)
 		}
 	}
-	used[tagMakerNote] = true
 	if _, ok := vals[exifKey{false, tagMakerNote}]; ok {
 		rep.add(CatDevice, "Maker notes (camera-specific data)")
 	}
 	if info.thumbnail {
 		rep.add(CatThumbnail, "Thumbnail")
 	}
-	for k := range vals {
-		if !k.gps && !used[k.id] {
-			other++
-		}
-	}
-	if other > 0 {
+	if info.other {
 		rep.add(CatOther, "Exif metadata")
 	}
 }
 
 // gpsPosition formats GPSLatitude/Longitude with their references.
 func gpsPosition(vals map[exifKey]exifTag) string {
-	lat, ok1 := dmsValue(vals[exifKey{true, 2}].value)
-	lon, ok2 := dmsValue(vals[exifKey{true, 4}].value)
+	lat, ok1 := dmsValue(vals[exifKey{true, tagGPSLatitude}].value)
+	lon, ok2 := dmsValue(vals[exifKey{true, tagGPSLongitude}].value)
 	if !ok1 || !ok2 {
 		return ""
 	}
@@ -381,7 +470,7 @@ func gpsPosition(vals map[exifKey]exifTag) string {
 		}
 		return def
 	}
-	return fmt.Sprintf("%.2f %s %.2f %s", lat, ref(1, "N"), lon, ref(3, "E"))
+	return fmt.Sprintf("%.2f %s %.2f %s", lat, ref(tagGPSLatitudeRef, "N"), lon, ref(tagGPSLongitudeRef, "E"))
 }
 
 // dmsValue reads degrees, minutes and seconds as decimal degrees.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -788,7 +789,10 @@ func (j *mp4Job) meta(r io.ReaderAt, b bmffBox) {
 	}
 }
 
-var iso6709 = regexp.MustCompile(`^([+-][0-9]+(?:\.[0-9]+)?)([+-][0-9]+(?:\.[0-9]+)?)`)
+// iso6709 is compiled on first use, not in every process at start-up.
+var iso6709 = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([+-][0-9]+(?:\.[0-9]+)?)([+-][0-9]+(?:\.[0-9]+)?)`)
+})
 
 // item reports one metadata entry by its QuickTime or key name.
 func (j *mp4Job) item(name, v string) {
@@ -801,7 +805,7 @@ func (j *mp4Job) item(name, v string) {
 	}
 	switch short {
 	case "\xa9xyz", "ISO6709":
-		if m := iso6709.FindStringSubmatch(v); m != nil {
+		if m := iso6709().FindStringSubmatch(v); m != nil {
 			lat, _ := strconv.ParseFloat(m[1], 64)
 			lon, _ := strconv.ParseFloat(m[2], 64)
 			ns, ew := "N", "E"
