@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -19,15 +20,17 @@ const MaxText = 4096
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 var (
-	b32        = base32.NewEncoding(crockford).WithPadding(base32.NoPadding)
-	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	b32 = base32.NewEncoding(crockford).WithPadding(base32.NoPadding)
+	// castagnoli is made on first use: every process importing the
+	// package would otherwise build its tables at start.
+	castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 )
 
 // String returns the invite code: Prefix and the Crockford base32 of the
 // binary form followed by its CRC-32C.
 func (inv *Invite) String() string {
 	b := inv.Marshal()
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli()))
 	return Prefix + b32.EncodeToString(b)
 }
 
@@ -51,7 +54,7 @@ func Parse(text string, now time.Time) (*Invite, error) {
 		return nil, fmt.Errorf("%w: too short", ErrChecksum)
 	}
 	payload, sum := raw[:len(raw)-checksumSize], raw[len(raw)-checksumSize:]
-	if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(sum) {
+	if crc32.Checksum(payload, castagnoli()) != binary.BigEndian.Uint32(sum) {
 		return nil, fmt.Errorf("%w: check the code for a wrong, missing or extra character", ErrChecksum)
 	}
 	return ParseBinary(payload, now)

@@ -3,6 +3,7 @@ package links
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -28,13 +29,20 @@ type Link struct {
 // MaxLinks bounds the links Extract returns for one text.
 const MaxLinks = 200
 
+// The expressions are compiled on first use, not when the package loads:
+// every process that imports links (the CLI sanitizing one file, say)
+// would otherwise pay about 2 ms for them.
 var (
 	// markdownRE matches [text](url), allowing one level of parentheses
 	// inside the URL (Wikipedia addresses).
-	markdownRE = regexp.MustCompile(`\[([^\[\]\n]+)\]\(\s*((?:[^()\s]|\([^()\s]*\))+)\s*\)`)
+	markdownRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`\[([^\[\]\n]+)\]\(\s*((?:[^()\s]|\([^()\s]*\))+)\s*\)`)
+	})
 	// bareRE matches addresses with a scheme, and host names that may be
 	// addresses without one (checked against the public suffix list).
-	bareRE = regexp.MustCompile(`(?i)https?://[^\s<>"'` + "`" + `«»“”‘’]+|[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]*[\p{L}\p{N}\p{M}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]*[\p{L}\p{N}\p{M}])?)+(?::[0-9]{1,5})?(?:[/?#][^\s<>"'` + "`" + `«»“”‘’]*)?`)
+	bareRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)https?://[^\s<>"'` + "`" + `«»“”‘’]+|[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]*[\p{L}\p{N}\p{M}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]*[\p{L}\p{N}\p{M}])?)+(?::[0-9]{1,5})?(?:[/?#][^\s<>"'` + "`" + `«»“”‘’]*)?`)
+	})
 )
 
 // Extract finds the links in message text, in order. Text containing
@@ -49,7 +57,7 @@ func Extract(text string) []Link {
 	}
 	var out []Link
 	covered := 0 // links never overlap: everything before covered is taken
-	md := markdownRE.FindAllStringSubmatchIndex(text, MaxLinks)
+	md := markdownRE().FindAllStringSubmatchIndex(text, MaxLinks)
 	mi := 0
 	for _, c := range findCandidates(text) {
 		for mi < len(md) && md[mi][0] < c.end && len(out) < MaxLinks {
@@ -95,7 +103,7 @@ type candidate struct {
 // findCandidates finds bare addresses in text, ignoring bidi controls.
 func findCandidates(text string) []candidate {
 	var out []candidate
-	for _, m := range bareRE.FindAllStringIndex(text, -1) {
+	for _, m := range bareRE().FindAllStringIndex(text, -1) {
 		if len(out) >= MaxLinks {
 			break
 		}
