@@ -215,7 +215,7 @@ func TestOpenRemovesOrphanBlobs(t *testing.T) {
 	// A crash inside ExpireDue after the message's records were deleted
 	// but before its attachments were: the owner is gone.
 	err = v.Update(func(tx *Tx) error {
-		if err := tx.del(bucketRecords, tMessage, "c", m.Seq); err != nil {
+		if err := tx.setEntry("c", m.Seq, pageEntry{}); err != nil {
 			return err
 		}
 		return tx.del(bucketExpiry, tExpiry, "c", m.Seq)
@@ -310,28 +310,10 @@ func downgradeToV2(t *testing.T, dir string, v *Vault, ids []AttachmentID) {
 				return err
 			}
 		}
-		// Messages of conversation c go back under HMAC record keys,
-		// without order times, and its span loses its last order time.
-		sp, err := tx.getSpan(tConversation, "c")
-		if err != nil {
-			return err
-		}
-		for seq := sp.Low; seq < sp.Next; seq++ {
-			m, _, err := tx.message("c", seq)
-			if err != nil {
-				return err
-			}
-			if err := tx.tx.Bucket(bucketRecords).Delete(bytes.Clone(tx.msgKey("c", seq))); err != nil {
-				return err
-			}
-			k := bytes.Clone(tx.hmacKey(tMessage, "c", seq))
-			rec := msgRecord{Payload: m.encode()}
-			if err := tx.tx.Bucket(bucketRecords).Put(k, sealRecordWith(tx.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
-				return err
-			}
-		}
-		sp.Last, sp.HasLast = 0, false
-		if err := tx.put(bucketRecords, tConversation, "c", 0, sp.encode()); err != nil {
+		// Messages of conversation c go back to records of their own
+		// under HMAC record keys, without order times, and its span loses
+		// its last order time.
+		if err := toV3Records(tx, "c", true); err != nil {
 			return err
 		}
 		return tx.tx.Bucket(bucketMeta).Put(metaVersion, encodeVersion(2))
@@ -397,12 +379,19 @@ func TestMigrateAttachmentKeys(t *testing.T) {
 	if !bytes.Equal(got, key) {
 		t.Errorf("migrated key differs")
 	}
-	// Version 2 message records (HMAC keys, no order time) read as
-	// before, page by their Time, and can be updated and deleted; new
-	// messages get new keys and follow them.
-	if !v.legacyKeys {
-		t.Error("migrated vault does not look for version 2 message keys")
-	}
+	// Version 2 message records (HMAC keys, no order time) move into
+	// pages, page by their Time, and can be updated and deleted.
+	v.View(func(tx *Tx) error {
+		if tx.tx.Bucket(bucketMeta).Get(metaLegacyKeys) != nil {
+			t.Error("migrated vault still marked as holding version 2 message keys")
+		}
+		for seq := uint64(1); seq <= 3; seq++ {
+			if tx.tx.Bucket(bucketRecords).Get(tx.hmacKey(tMessage, "c", seq)) != nil {
+				t.Errorf("version 2 record of message %d left", seq)
+			}
+		}
+		return nil
+	})
 	if page, err := v.MessagesBefore("c", time.Unix(101, 0), 10); err != nil || len(page) != 1 || string(page[0].Body) != "old message" {
 		t.Errorf("version 2 message after migration: %+v, %v", page, err)
 	}
@@ -416,10 +405,8 @@ func TestMigrateAttachmentKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.View(func(tx *Tx) error {
-		for _, k := range [][]byte{tx.hmacKey(tMessage, "c", 3), tx.msgKey("c", 3)} {
-			if tx.tx.Bucket(bucketRecords).Get(k) != nil {
-				t.Error("deleted version 2 message still has a record")
-			}
+		if e, err := tx.entry("c", 3); err != nil || e.present() {
+			t.Errorf("deleted version 2 message still in its page: %v", err)
 		}
 		return nil
 	})

@@ -197,7 +197,9 @@ func decodeMessageIn(b []byte, conv string) (Message, error) {
 	return m, d.done()
 }
 
-// msgRecord is the plaintext of a message's sealed record. A message
+// msgRecord is the plaintext of a message's sealed record in schema
+// versions 2 and 3, which the migration to version 4 (pages, page.go)
+// reads. A message
 // that cannot expire is stored inline (Slot zero, Payload its encoding).
 // One that can is sealed again under the key in key slot Slot-1, and
 // Payload is nonce || ciphertext of its encoding: the slot number is

@@ -38,41 +38,70 @@
 // name and the record's bbolt key, so a value moved elsewhere fails to
 // open. A record's bbolt key is HMAC-SHA-256, under a second derived key,
 // of (record type, logical id, sequence number), truncated to 16 bytes;
-// a message record's key (schema version 3) is instead one AES-256 block
-// of (type, sequence number) under a key derived from the conversation
-// id by that HMAC, so reading a page costs one derivation and then one
-// block per message. Either way keys reveal neither which contact or
+// a page of messages (below) is instead keyed by one AES-256 block of
+// (type, page number) under a key derived from the conversation id by
+// that HMAC. Either way keys reveal neither which contact or
 // conversation a record belongs to, nor its position or time, and their
-// order is random. (Message records written by version 2 keep their
-// HMAC keys; a migrated vault looks for both.) All records share
-// one bucket ("r"), so the file does not even show how many contacts
-// there are; the expiry index has its own ("x"), which shows how many
-// messages can expire and nothing else.
+// order is random. All records share one bucket ("r"), so the file does
+// not even show how many contacts there are; the expiry index has its
+// own ("x"), which shows how many messages can expire and nothing else.
+//
+// # Messages in pages
 //
 // A conversation has a sealed range record [Low, Next) and its messages
-// under keyed (conversation, seq) keys. A page of the newest 50 is 50
-// point lookups from Next-1 down, whatever the conversation's length,
-// in one read transaction reusing one cursor, one AEAD and one
-// plaintext buffer; Low moves up past messages deleted at the bottom so
-// expired history is not walked over again.
+// in pages (page.go, schema version 4): page n holds messages
+// 16n+1 .. 16n+16 and is one sealed record, bound like any other to its
+// bbolt key, which hides the conversation and n. The number of page
+// records shows roughly how many messages the vault holds in all
+// (its size shows that too), not how they divide into conversations.
+// Reading the newest 50 is the range record and four or five pages: a
+// lookup and an AEAD open each, instead of one of each per message,
+// which were 70% of a page's cost (docs/PERFORMANCE.md).
+// Storing a message re-seals its page in the same transaction (read,
+// add the entry, seal, put); deleting, expiring or updating one
+// re-seals its page without it or with its new contents, and a page
+// left empty is deleted. Low moves up past messages deleted at the
+// bottom, a whole page at a time where one is gone, so expired history
+// is not walked over again.
+//
+// What pages show that single records did not: bbolt keeps the pages it
+// frees until they are reused, and its leaves hold keys in the clear, so
+// until Compact someone with the file but without the passphrase can see
+// one bbolt key come back with longer and longer values. That links the
+// messages appended to one page since the last compaction (up to 16,
+// consecutive, of one conversation, though not which one) and gives the
+// size of each; message records under unrelated keys showed only that
+// records of some sizes were added. The live file shows the sizes of
+// pages, not of messages. Compact (on request, and every
+// Options.CompactEvery expiries) removes the history.
+//
+// A page's plaintext lists its entries, one per sequence number up to
+// its last message: absent (never stored, deleted or expired); in the
+// clear; or sealed under a key slot (below). Each present entry has the
+// message's order time and a compact encoding of the message without
+// its conversation and sequence number, which the page gives
+// (appendMessage: flags, then only the fields that are set, varint
+// lengths). A page of short messages is thus about 20 bytes a message,
+// which matters because a read decrypts whole pages.
 //
 // Paging by time (SeqAt, MessagesBefore) needs no index and no range
-// scan: each message record carries, inside its outer seal, an order
+// scan: each entry carries, outside the message's own seal, an order
 // time, the running maximum of the conversation's message Times (kept in
 // the range record), so order times never decrease with the sequence
 // number and a binary search over [Low, Next) finds a time in about
-// log2(n) point lookups (17 for 100,000 messages). Order is thus the
-// order messages were stored in, as on screen: a message stored late
-// with an older Time (a delayed delivery) stays where it arrived
+// log2(n) steps (17 for 100,000 messages, in about 13 pages). Order is
+// thus the order messages were stored in, as on screen: a message stored
+// late with an older Time (a delayed delivery) stays where it arrived
 // instead of moving back in the list, and pages by time treat it as of
-// the time of the message before it. Contacts are listed through a sealed index record of their
-// ids; the outbox is a range like a conversation's.
+// the time of the message before it. Contacts are listed through a
+// sealed index record of their ids; the outbox is a range like a
+// conversation's, one record per entry.
 //
-// A message record's plaintext is (slot+1, payload): slot 0 means the
-// payload is the message's encoding; otherwise the payload is that
-// encoding sealed again (XChaCha20-Poly1305, associated data the record
-// key) under the key in that slot of vault.keys. The slot number is thus
-// inside the outer sealed record, not visible in the clear.
+// An entry sealed under a key slot holds nonce || ciphertext of the
+// message's encoding under the key in that slot of vault.keys
+// (XChaCha20-Poly1305, associated data the sequence number and the
+// conversation), inside the page's own seal. The slot number is thus
+// inside the sealed page, not visible in the clear.
 //
 // # Disappearing messages and crypto-shredding
 //
@@ -81,22 +110,30 @@
 // from the vault's by HKDF under its own label, and gets an expiry index
 // entry (bucket "x", sealed: conversation, seq, expiry, slot). The slot
 // is allocated and synced inside the message's transaction; if the
-// transaction does not commit, the slot is destroyed again.
+// transaction does not commit, the slot is destroyed again. Sharing a
+// page with other messages changes nothing here: every copy of the page
+// that ever held the message, in vault.db or in its freed pages, holds
+// it only under its own key, so once the slot is overwritten none of
+// them yields it, to anyone, passphrase or not. What such an old copy
+// does still show, to someone with the passphrase and until Compact, is
+// what the page shows outside the inner seal: that a message with that
+// sequence number existed, its order time, key slot number and length
+// (as version 3's message records did).
 //
 // ExpireDue(now), in one transaction, reads the due entries, destroys
 // their slots with one keyslots.DestroyMany (each slot overwritten in
-// place with random bytes, one fsync), then deletes the records, and
-// returns the messages. Destroying first makes every crash safe: a record
-// whose slot is gone reads as ErrNotFound and is deleted by the next
-// ExpireDue or Open. Should the commit fail after the slots were
-// destroyed, no new slot is allocated (AddMessage of an expiring message
-// fails) until an ExpireDue succeeds, so a stale record can never come
-// to name a reused slot. Message and Messages also hide a message past
+// place with random bytes, one fsync), then removes the messages from
+// their pages, and returns the messages. Destroying first makes every
+// crash safe: an entry whose slot is gone reads as ErrNotFound and is
+// removed by the next ExpireDue or Open. Should the commit fail after
+// the slots were destroyed, no new slot is allocated (AddMessage of an
+// expiring message fails) until an ExpireDue succeeds, so a stale entry
+// can never come to name a reused slot. Message and Messages also hide a message past
 // its expiry before ExpireDue has run. Burn expires a message now (the
 // GUI calls it once a burn-on-read message was shown).
 //
-// Open, before returning, reconciles the two files (deletes records whose
-// slot holds no key, and destroys keys no record names: a crash between
+// Open, before returning, reconciles the two files (removes messages
+// whose slot holds no key, and destroys keys no record names: a crash between
 // Alloc and the commit) and runs ExpireDue with Options.Now, so a vault
 // opened after a week offline shows nothing that was due. While
 // unlocked, Options.ExpiryInterval runs ExpireDue on a timer (clock and
@@ -181,13 +218,19 @@
 // rewritten (rewrapped, since the version is part of the wrapped key's
 // associated data). A crash in between leaves the data ahead of the
 // header, which the next Open finishes without migrating again. A newer
-// header or data version is ErrNewerVersion. SchemaVersion is 3
-// (header.go lists what each version changed). Version 2 is migrated:
-// attachment keys move from their records into key slots (found through
-// the blob folder, since record keys cannot be listed), then vault.db is
-// compacted so the old records leave the file; version 2 message
-// records and ranges, which lack order times and have HMAC keys, are
-// read as they are. The message records and expiry entries of version 1
+// header or data version is ErrNewerVersion. SchemaVersion is 4
+// (header.go lists what each version changed). Version 3 is migrated
+// (messagesToPages): since record keys cannot be listed, every record is
+// opened, a message record is recognised by its conversation and
+// sequence number giving back its bbolt key, and the messages move into
+// pages, those that can expire sealed again under their own keys; a
+// record whose key was already destroyed, found through the expiry
+// index, is deleted. Version 2 is migrated to 3 first, in the same
+// transaction: attachment keys move from their records into key slots
+// (found through the blob folder), and its message records, under HMAC
+// keys and without order times, go to pages as above, their order times
+// the running maximum of their Times. After either, vault.db is
+// compacted so the old records leave the file. The message records and expiry entries of version 1
 // changed during development without a bump, so a version 1 vault,
 // which no release wrote, is refused with ErrOldVersion rather than
 // misread.
@@ -219,11 +262,10 @@
 // docs/PERFORMANCE.md has the figures and how they were taken. In short,
 // on the shared 2-core dev machine, against plain bbolt doing the same
 // work in the same loop (BenchmarkNewest50Ratio, BenchmarkStore10kRatio):
-// storing 10,000 messages costs 1.1-1.7x plain (target 2x); reading the
-// newest 50 of 100,000 costs 51-57 us a page, 5.9-6.0x plain's fastest
-// page (3.1-4.3x on average; target 2x, missed). What is left of a page
-// is one B-tree descent to a random key (46%) and one XChaCha20-Poly1305
-// open (24%) per message, the price of hidden keys and per-record seals;
-// only sealing messages together in pages could remove it. Unlock is
-// Argon2id by design.
+// storing 10,000 messages costs 1.27-1.41x plain (target 2x); reading
+// the newest 50 of 100,000 costs 16-24 us a page, 1.55-1.72x plain's
+// fastest page (1.2-1.4x on average; target 2x). Pages made the
+// difference: a page of 50 was 50 B-tree descents to random keys and 50
+// AEAD opens (70% of it), now four or five of each over compactly
+// encoded messages. Unlock is Argon2id by design.
 package vault

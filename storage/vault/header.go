@@ -53,7 +53,12 @@ const (
 // names the slot and the owning message); messages may list their
 // attachments; message records and conversation spans carry order times
 // for paging by time. Version 2 vaults are migrated (migrate.go).
-const SchemaVersion = 3
+//
+// Version 4: a conversation's messages are stored in pages of 16, one
+// sealed record per page (page.go) instead of one per message; messages
+// that can expire stay sealed under their own keys inside the page.
+// Version 3 vaults (and version 2, through 3) are migrated.
+const SchemaVersion = 4
 
 // header is the decoded vault.hdr.
 type header struct {

@@ -73,34 +73,39 @@ const (
 	tOutboxHead
 	tOutbox
 	tAttachment
+	tPage
 )
 
 // tConversationKey is not a record type: it separates the derivation of
 // a conversation's message-key cipher from the record keys.
 const tConversationKey recordType = 0x80
 
-// conversationKey derives the AES-256 key of a conversation's message
-// record keys: the full HMAC-SHA-256 under the id key of
+// conversationKeyWith derives the AES-256 key of a conversation's page
+// keys (and of schema version 3's message keys), appending it to dst:
+// the full HMAC-SHA-256, with m an HMAC under the id key, of
 // (tConversationKey, conversation), so conversations get independent
 // keys and the id key is never used with AES.
-func (k *keys) conversationKey(conversation string) []byte {
-	m := hmac.New(sha256.New, k.id)
-	m.Write([]byte{byte(tConversationKey)})
-	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(conversation))))
+func conversationKeyWith(m hash.Hash, dst []byte, conversation string) []byte {
+	m.Reset()
+	var b [5]byte
+	b[0] = byte(tConversationKey)
+	binary.BigEndian.PutUint32(b[1:], uint32(len(conversation)))
+	m.Write(b[:])
 	m.Write([]byte(conversation))
-	return m.Sum(nil)
+	return m.Sum(dst)
 }
 
-// msgKeyWith appends the record key of message seq: AES(conversation key,
-// tMessage || 7 zero bytes || seq). A block cipher is a pseudorandom
+// msgKeyWith appends the record key of page n of a conversation (typ
+// tPage), or of message n (tMessage, schema version 3): AES(conversation
+// key, typ || 7 zero bytes || n). A block cipher is a pseudorandom
 // permutation: the keys look random, reveal neither the conversation nor
-// seq, and never collide within a conversation; across conversations
+// n, and never collide within a conversation; across conversations
 // (independent keys) a collision of 128-bit values is as unlikely as with
 // the truncated HMAC.
-func msgKeyWith(b cipher.Block, dst []byte, seq uint64) []byte {
+func msgKeyWith(b cipher.Block, dst []byte, typ recordType, n uint64) []byte {
 	var in [aes.BlockSize]byte
-	in[0] = byte(tMessage)
-	binary.BigEndian.PutUint64(in[8:], seq)
+	in[0] = byte(typ)
+	binary.BigEndian.PutUint64(in[8:], n)
 	dst = append(dst, in[:]...)
 	b.Encrypt(dst[len(dst)-aes.BlockSize:], in[:])
 	return dst

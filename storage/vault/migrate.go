@@ -1,12 +1,15 @@
 package vault
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/ephemera-im/ephemera/storage/stream"
 	bolt "go.etcd.io/bbolt"
@@ -35,10 +38,11 @@ import (
 // metaVersion is the meta bucket's key of vault.db's data version.
 var metaVersion = []byte("version")
 
-// metaLegacyKeys, present in the meta bucket of a vault migrated from
-// version 2, says that message records may still be under the HMAC
-// record keys of version 2; version 3 keys new ones with msgKey. Its
-// presence (not its value) is what counts.
+// metaLegacyKeys, present in the meta bucket of a version 3 vault
+// migrated from version 2, says that message records may still be under
+// the HMAC record keys of version 2; version 3 keyed new ones with
+// msgKey. The migration to version 4, which moves every message into
+// pages and looks for both keys, removes it.
 var metaLegacyKeys = []byte("legacy message keys")
 
 // migration moves vault.db's data from one version to the next inside
@@ -52,6 +56,7 @@ type migration func(tx *bolt.Tx, v *Vault) error
 var migrations = map[uint16]migration{
 	1: refuseV1,
 	2: attachmentKeysToSlots,
+	3: messagesToPages,
 }
 
 // currentVersion is SchemaVersion; tests raise it to exercise migrations.
@@ -129,6 +134,148 @@ func attachmentKeysToSlots(tx *bolt.Tx, v *Vault) error {
 		}
 	}
 	return nil
+}
+
+// messagesToPages migrates version 3 to 4: each message record (one per
+// message, under msgKey or, in a vault migrated from version 2, under
+// its HMAC record key) moves into its conversation's page (page.go).
+// Record keys cannot be listed by conversation, so every record of
+// bucket "r" is opened and a message record is recognised by its
+// contents: the conversation and sequence number in the message must
+// give back its bbolt key. A message that can expire is sealed again
+// under its own key, unchanged, with version 4's associated data; its
+// record whose key is already destroyed (a crash in an expiry) cannot be
+// read, is found through the expiry index instead, and is deleted, as
+// Open would have. Order times of version 2 records (none stored) are
+// the messages' Times, kept non-decreasing. Open compacts vault.db
+// afterwards, so the old records leave the file.
+func messagesToPages(tx *bolt.Tx, v *Vault) error {
+	t := &Tx{tx: tx, v: v, writable: true}
+	aead := t.aeadFor()
+	b := tx.Bucket(bucketRecords)
+	expiring, _, err := t.expiryIndex(func(*expiryEntry) bool { return true })
+	if err != nil {
+		return err
+	}
+	keyGone := map[string]bool{} // record keys of messages whose slot is destroyed
+	for _, x := range expiring {
+		if _, err := v.ks.Get(x.Slot); err == nil {
+			continue
+		}
+		keyGone[string(t.msgKey(x.Conversation, x.Seq))] = true
+		keyGone[string(t.hmacKey(tMessage, x.Conversation, x.Seq))] = true
+	}
+	type oldMsg struct {
+		seq   uint64
+		slot  int64
+		order int64
+		msg   Message
+	}
+	convs := map[string][]oldMsg{}
+	var drop [][]byte
+	err = b.ForEach(func(k, sealed []byte) error {
+		if keyGone[string(k)] {
+			drop = append(drop, bytes.Clone(k))
+			return nil
+		}
+		pt, err := openRecordWith(aead, bucketRecords, k, sealed)
+		if err != nil {
+			return err
+		}
+		rec, err := decodeMsgRecord(pt)
+		if err != nil {
+			return nil // not a message record
+		}
+		enc, slot := rec.Payload, int64(rec.Slot)-1
+		if slot >= 0 {
+			key, err := v.ks.Get(uint32(slot))
+			if err != nil {
+				return nil // not a message record (its slot would hold a key)
+			}
+			enc, err = openMessage(key, append([]byte(msgADLabel), k...), rec.Payload)
+			clear(key)
+			if err != nil {
+				return nil
+			}
+		}
+		m, err := decodeMessage(enc)
+		if err != nil {
+			return nil
+		}
+		if !bytes.Equal(k, t.msgKey(m.Conversation, m.Seq)) && !bytes.Equal(k, t.hmacKey(tMessage, m.Conversation, m.Seq)) {
+			return nil
+		}
+		order := rec.Order
+		if !rec.HasOrder {
+			order = timeToNanos(m.Time)
+		}
+		convs[m.Conversation] = append(convs[m.Conversation], oldMsg{seq: m.Seq, slot: slot, order: order, msg: m})
+		drop = append(drop, bytes.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	for conv, msgs := range convs {
+		slices.SortFunc(msgs, func(a, b oldMsg) int { return cmp.Compare(a.seq, b.seq) })
+		var last int64
+		var ents []pageEntry
+		page := uint64(0)
+		flush := func() error {
+			if len(ents) == 0 {
+				return nil
+			}
+			err := t.putPage(conv, page, ents)
+			ents = ents[:0]
+			return err
+		}
+		for _, m := range msgs {
+			last = max(last, m.order)
+			e := pageEntry{Slot: entryInline, Order: last, Payload: appendMessage(nil, &m.msg, last)}
+			if m.slot >= 0 {
+				key, err := v.ks.Get(uint32(m.slot))
+				if err != nil {
+					return err
+				}
+				e.Slot = entrySlot0 + uint64(m.slot)
+				e.Payload = sealMessage(key, msgAD(nil, conv, m.seq), e.Payload)
+				clear(key)
+			}
+			no, idx := pageOf(m.seq)
+			if no != page {
+				if err := flush(); err != nil {
+					return err
+				}
+				page = no
+			}
+			for len(ents) < idx {
+				ents = append(ents, pageEntry{})
+			}
+			ents = append(ents, e)
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		s, err := t.getSpan(tConversation, conv)
+		if err != nil {
+			return fmt.Errorf("conversation span: %w", err)
+		}
+		if s.HasLast {
+			last = max(last, s.Last)
+		}
+		s.Last, s.HasLast = last, true
+		s.Next = max(s.Next, msgs[len(msgs)-1].seq+1)
+		if err := t.put(bucketRecords, tConversation, conv, 0, s.encode()); err != nil {
+			return err
+		}
+	}
+	v.compactAfterMigration = true
+	return tx.Bucket(bucketMeta).Delete(metaLegacyKeys)
 }
 
 func encodeVersion(n uint16) []byte { return binary.BigEndian.AppendUint16(nil, n) }

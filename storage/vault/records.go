@@ -45,15 +45,24 @@ type Tx struct {
 	// then costs one HMAC and one AEAD setup instead of 50 of each, and
 	// no bucket lookup per record.
 	mac    hash.Hash
-	conv   cipher.Block // message keys of conversation convID
+	conv   cipher.Block // page keys of conversation convID
 	convID string
 	aead   cipher.AEAD
 	kbuf   [recordKeySize]byte
 	adbuf  []byte
-	ptbuf  []byte       // plaintext of the record being decoded (message)
 	cur    *bolt.Cursor // over recs, for point lookups in read-only Txs
 	recs   *bolt.Bucket
 	exps   *bolt.Bucket
+
+	// The page of messages last read (loadPage): its entries alias
+	// pgbuf, its plaintext, which is reused for the next page. Messages
+	// decoded from it copy what they keep.
+	pg     [pageSize]entryRef
+	pgN    int // entries in pg; 0 if the page has no record
+	pgbuf  []byte
+	pgConv string
+	pgNo   uint64
+	pgOK   bool // pg is page pgNo of pgConv
 }
 
 // lookup is Bucket.Get. In a read-only Tx, lookups in the records
@@ -113,22 +122,8 @@ func (t *Tx) openInto(dst, bucket, k, sealed []byte) ([]byte, error) {
 }
 
 // key returns the bbolt key of a record; it is valid until the next call.
-// Message records are keyed by their conversation's block cipher
-// (msgKey), except those a version 2 vault wrote, which keep their
-// HMAC keys until deleted.
+// Messages have no record of their own: see pageKey.
 func (t *Tx) key(typ recordType, id string, seq uint64) []byte {
-	if typ == tMessage {
-		if !t.v.legacyKeys {
-			return t.msgKey(id, seq)
-		}
-		if k := t.msgKey(id, seq); t.bucket(bucketRecords).Get(k) != nil {
-			return k
-		}
-		if k := t.hmacKey(typ, id, seq); t.bucket(bucketRecords).Get(k) != nil {
-			return k
-		}
-		return t.msgKey(id, seq) // new records always get the new key
-	}
 	return t.hmacKey(typ, id, seq)
 }
 
@@ -139,19 +134,29 @@ func (t *Tx) hmacKey(typ recordType, id string, seq uint64) []byte {
 	return recordKeyWith(t.mac, t.kbuf[:0], typ, id, seq)
 }
 
-// msgKey returns the bbolt key of message seq of a conversation: one
-// AES-256 block, under a key derived from the conversation id, of
-// (tMessage, seq). The cipher of the last conversation used is kept for
-// the Tx, so a page of messages costs one key derivation and then one
-// block encryption per message instead of an HMAC each.
-func (t *Tx) msgKey(conversation string, seq uint64) []byte {
+// convCipher makes t.conv the block cipher of a conversation's page
+// keys. The cipher of the last conversation used is kept for the Tx, so
+// a page of messages costs one key derivation and then one block
+// encryption per page instead of an HMAC each.
+func (t *Tx) convCipher(conversation string) {
 	if t.conv == nil || t.convID != conversation {
-		ck := t.v.keys.conversationKey(conversation)
+		if t.mac == nil {
+			t.mac = hmac.New(sha256.New, t.v.keys.id)
+		}
+		var buf [sha256.Size]byte
+		ck := conversationKeyWith(t.mac, buf[:0], conversation)
 		t.conv, _ = aes.NewCipher(ck) // 32 bytes: cannot fail
 		clear(ck)
 		t.convID = conversation
 	}
-	return msgKeyWith(t.conv, t.kbuf[:0], seq)
+}
+
+// msgKey returns the bbolt key that schema version 3 gave message seq of
+// a conversation (one record per message); only the migration to
+// version 4 looks for it.
+func (t *Tx) msgKey(conversation string, seq uint64) []byte {
+	t.convCipher(conversation)
+	return msgKeyWith(t.conv, t.kbuf[:0], tMessage, seq)
 }
 
 func (t *Tx) aeadFor() cipher.AEAD {
@@ -355,8 +360,7 @@ func (t *Tx) AddMessage(m Message) (Message, error) {
 		return m, fmt.Errorf("vault: add message: %w", err)
 	}
 	if !m.canExpire() {
-		rec := msgRecord{Payload: m.encode(), Order: order, HasOrder: true}
-		return m, t.put(bucketRecords, tMessage, m.Conversation, m.Seq, rec.encode())
+		return m, t.setEntry(m.Conversation, m.Seq, pageEntry{Slot: entryInline, Order: order, Payload: appendMessage(nil, &m, order)})
 	}
 	if t.v.shredPending.Load() {
 		return m, fmt.Errorf("vault: add message: %w", errShredPending)
@@ -367,9 +371,8 @@ func (t *Tx) AddMessage(m Message) (Message, error) {
 	}
 	defer clear(key)
 	t.allocs = append(t.allocs, slot)
-	k := bytes.Clone(t.key(tMessage, m.Conversation, m.Seq))
-	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode()), Order: order, HasOrder: true}
-	if err := t.bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
+	e := pageEntry{Slot: entrySlot0 + uint64(slot), Order: order, Payload: sealMessage(key, msgAD(nil, m.Conversation, m.Seq), appendMessage(nil, &m, order))}
+	if err := t.setEntry(m.Conversation, m.Seq, e); err != nil {
 		return m, err
 	}
 	x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires, Slot: slot}
@@ -401,50 +404,43 @@ func (t *Tx) messageAt(conversation string, seq uint64, now time.Time) (Message,
 	return m, nil
 }
 
-// message reads a message whatever its expiry, with its slot (-1 for an
-// inline message).
+// message reads a message whatever its expiry, with its slot (-1 for
+// one that cannot expire).
 func (t *Tx) message(conversation string, seq uint64) (Message, int64, error) {
-	k := t.key(tMessage, conversation, seq)
-	sealed := t.lookup(bucketRecords, k)
-	if sealed == nil {
+	e, err := t.entry(conversation, seq)
+	if err != nil {
+		return Message{}, -1, fmt.Errorf("vault: message: %w", err)
+	}
+	return t.decodeEntry(conversation, seq, &e)
+}
+
+// decodeEntry decodes message seq from its page entry. decodeMessageAt
+// copies what it keeps, so the entry may alias the page cache.
+func (t *Tx) decodeEntry(conversation string, seq uint64, e *pageEntry) (Message, int64, error) {
+	if !e.present() {
 		return Message{}, -1, fmt.Errorf("vault: message: %w", ErrNotFound)
 	}
-	// decodeMessage copies what it keeps, so the plaintext can go to a
-	// buffer reused for every message of the Tx.
-	pt, err := t.openInto(t.ptbuf[:0], bucketRecords, k, sealed)
-	if err != nil {
-		return Message{}, -1, fmt.Errorf("vault: message: %w", err)
-	}
-	t.ptbuf = pt
-	rec, err := decodeMsgRecord(pt)
-	if err != nil {
-		return Message{}, -1, fmt.Errorf("vault: message: %w", err)
-	}
-	slot := int64(rec.Slot) - 1
+	pt := e.Payload
+	slot := e.keySlot()
 	if slot >= 0 {
 		key, err := t.v.ks.Get(uint32(slot))
 		if errors.Is(err, keyslots.ErrNoKey) || errors.Is(err, keyslots.ErrRange) {
-			// Destroyed: expired, with the record left by a crash or a
+			// Destroyed: expired, with the entry left by a crash or a
 			// failed commit; ExpireDue or the next Open deletes it.
 			return Message{}, slot, fmt.Errorf("vault: message: %w (key destroyed)", ErrNotFound)
 		}
 		if err != nil {
 			return Message{}, slot, fmt.Errorf("vault: message: %w", err)
 		}
-		pt, err = openMessage(key, k, rec.Payload)
+		pt, err = openMessage(key, msgAD(nil, conversation, seq), e.Payload)
 		clear(key)
 		if err != nil {
 			return Message{}, slot, fmt.Errorf("vault: message: %w", err)
 		}
-	} else {
-		pt = rec.Payload
 	}
-	m, err := decodeMessageIn(pt, conversation)
+	m, err := decodeMessageAt(pt, conversation, seq, e.Order)
 	if err != nil {
 		return Message{}, slot, fmt.Errorf("vault: message: %w", err)
-	}
-	if m.Conversation != conversation || m.Seq != seq {
-		return Message{}, slot, fmt.Errorf("vault: message: %w: record names another message", ErrCorrupt)
 	}
 	return m, slot, nil
 }
@@ -462,8 +458,9 @@ func (t *Tx) LastSeq(conversation string) (uint64, error) {
 // Messages returns up to limit messages of a conversation with Seq <
 // before, newest first; before == 0 means from the newest. The next
 // page is Messages(conv, page[len(page)-1].Seq, limit). A page costs one
-// point lookup per message read (plus one per deleted message skipped):
-// its cost does not grow with the conversation's length.
+// point lookup and one AEAD open per page of pageSize (16) stored
+// messages it reaches into, deleted ones included: the newest 50 are
+// four or five; its cost does not grow with the conversation's length.
 func (t *Tx) Messages(conversation string, before uint64, limit int) ([]Message, error) {
 	s, err := t.getSpan(tConversation, conversation)
 	if err != nil {
@@ -477,45 +474,41 @@ func (t *Tx) Messages(conversation string, before uint64, limit int) ([]Message,
 	}
 	page := make([]Message, 0, min(uint64(limit), before-s.Low))
 	now := t.v.now()
-	for seq := before - 1; seq >= s.Low && len(page) < limit; seq-- {
-		m, err := t.messageAt(conversation, seq, now)
-		if errors.Is(err, ErrNotFound) {
-			continue // expired or deleted
+	for seq := before - 1; seq >= s.Low && len(page) < limit; {
+		no, idx := pageOf(seq)
+		if _, err := t.loadPage(conversation, no); err != nil {
+			return nil, fmt.Errorf("vault: messages: %w", err)
 		}
-		if err != nil {
-			return nil, err
+		for ; idx >= 0 && seq >= s.Low && len(page) < limit; idx, seq = idx-1, seq-1 {
+			e := t.cached(idx)
+			if !e.present() {
+				continue // deleted or expired
+			}
+			m, _, err := t.decodeEntry(conversation, seq, &e)
+			if err == nil && !m.Expires.IsZero() && !m.Expires.After(now) {
+				continue // due, not yet expired
+			}
+			if errors.Is(err, ErrNotFound) {
+				continue // key destroyed
+			}
+			if err != nil {
+				return nil, err
+			}
+			page = append(page, m)
 		}
-		page = append(page, m)
 	}
 	return page, nil
 }
 
 // orderAt returns the order time (Unix nanoseconds) of message seq; ok
-// is false when there is no record or its message cannot be read.
+// is false when there is no such message. The order time is outside the
+// message's own seal: a message whose key is gone still answers.
 func (t *Tx) orderAt(conversation string, seq uint64) (order int64, ok bool, err error) {
-	_, pt, err := t.get(bucketRecords, tMessage, conversation, seq)
+	e, err := t.entry(conversation, seq)
 	if err != nil {
 		return 0, false, fmt.Errorf("vault: message: %w", err)
 	}
-	if pt == nil {
-		return 0, false, nil
-	}
-	rec, err := decodeMsgRecord(pt)
-	if err != nil {
-		return 0, false, fmt.Errorf("vault: message: %w", err)
-	}
-	if rec.HasOrder {
-		return rec.Order, true, nil
-	}
-	// Written by schema version 2: the order time is the message's Time.
-	m, _, err := t.message(conversation, seq)
-	if errors.Is(err, ErrNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	return timeToNanos(m.Time), true, nil
+	return e.Order, e.present(), nil
 }
 
 // SeqAt returns the sequence number of the oldest message of a
@@ -534,12 +527,13 @@ func (t *Tx) orderAt(conversation string, seq uint64) (order int64, ok bool, err
 // Its Time is still the one it was given. A zero Time takes the order
 // time of the message before it.
 //
-// It is a binary search over the sequence numbers, each step one point
-// lookup of a message record (whose order time is in its outer seal,
-// so even a message whose own key is gone still answers): about 17
-// lookups in a conversation of 100,000 messages, and no record key or
-// range scan reveals anything. Deleted messages are stepped over, one
-// lookup each.
+// It is a binary search over the sequence numbers, each step reading
+// the page of the message (whose order time is outside the message's
+// own seal, so even a message whose own key is gone still answers):
+// about 17 steps in a conversation of 100,000 messages, touching about
+// 13 pages (the last steps stay in one page, read once), and no record
+// key or range scan reveals anything. Deleted messages are stepped over,
+// one step each.
 func (t *Tx) SeqAt(conversation string, at time.Time) (uint64, error) {
 	s, err := t.getSpan(tConversation, conversation)
 	if err != nil {
@@ -613,19 +607,56 @@ func (t *Tx) deleteMessage(conversation string, seq uint64, atts []AttachmentID)
 	if err := t.disown(conversation, seq, atts); err != nil {
 		return err
 	}
-	if err := t.del(bucketRecords, tMessage, conversation, seq); err != nil {
+	if e, err := t.entry(conversation, seq); err != nil {
 		return err
+	} else if e.present() {
+		if err := t.setEntry(conversation, seq, pageEntry{}); err != nil {
+			return err
+		}
 	}
 	if err := t.del(bucketExpiry, tExpiry, conversation, seq); err != nil {
 		return err
 	}
-	return t.advanceLow(tConversation, tMessage, conversation)
+	return t.advanceConversationLow(conversation)
 }
 
-// advanceLow moves a range's Low past deleted records at its bottom, so
-// pages of a conversation whose oldest messages expired do not skip over
-// them one lookup at a time. It looks at most a bounded number of
-// records per call; the rest is done by later deletions.
+// advanceConversationLow moves a conversation's Low past deleted
+// messages at its bottom, a page at a time where a whole page is gone,
+// so pages of a conversation whose oldest messages expired do not skip
+// over them one by one. It looks at a bounded number of pages and
+// entries per call; the rest is done by later deletions.
+func (t *Tx) advanceConversationLow(conversation string) error {
+	s, err := t.getSpan(tConversation, conversation)
+	if err != nil {
+		return err
+	}
+	low := s.Low
+	for n := 0; low < s.Next && n < 64; n++ {
+		no, idx := pageOf(low)
+		found, err := t.loadPage(conversation, no)
+		if err != nil {
+			return err
+		}
+		if !found {
+			low = min(pageFirst(no+1), s.Next)
+			continue
+		}
+		if t.cached(idx).present() {
+			break
+		}
+		low++
+	}
+	if low == s.Low {
+		return nil
+	}
+	s.Low = low
+	return t.put(bucketRecords, tConversation, conversation, 0, s.encode())
+}
+
+// advanceLow moves the outbox's Low past deleted records at its bottom,
+// so that reading it does not step over them one lookup at a time. It
+// looks at most a bounded number of records per call; the rest is done
+// by later deletions. (Conversations: advanceConversationLow.)
 func (t *Tx) advanceLow(spanType, recType recordType, id string) error {
 	s, err := t.getSpan(spanType, id)
 	if err != nil {

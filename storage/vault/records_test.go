@@ -306,3 +306,73 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	v.Close()
 	scan()
 }
+
+// Pages around their boundaries: a conversation of pageSize-1, pageSize,
+// pageSize+1 and 2*pageSize+1 messages pages back whole; deleting every
+// message of the first page deletes its record and moves Low past it;
+// deleting one in the middle of a page leaves the others.
+func TestPageBoundaries(t *testing.T) {
+	for _, n := range []int{1, pageSize - 1, pageSize, pageSize + 1, 2*pageSize + 1} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			v, _ := newVault(t)
+			fillConversation(t, v, "c", n)
+			check := func(want []uint64) {
+				t.Helper()
+				page, err := v.Messages("c", 0, n+5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []uint64
+				for _, m := range page {
+					if string(m.Body) != fmt.Sprintf("message %d", m.Seq-1) {
+						t.Errorf("message %d: body %q", m.Seq, m.Body)
+					}
+					got = append(got, m.Seq)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("seqs: got %v, want %v", got, want)
+				}
+			}
+			var all []uint64
+			for seq := uint64(n); seq >= 1; seq-- {
+				all = append(all, seq)
+			}
+			check(all)
+			if n > 2 {
+				mid := uint64(n / 2)
+				if err := v.DeleteMessage("c", mid); err != nil {
+					t.Fatal(err)
+				}
+				all = slices.DeleteFunc(all, func(s uint64) bool { return s == mid })
+				check(all)
+			}
+			for seq := uint64(1); seq <= min(uint64(n), pageSize); seq++ {
+				if err := v.DeleteMessage("c", seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			all = slices.DeleteFunc(all, func(s uint64) bool { return s <= pageSize })
+			check(all)
+			v.View(func(tx *Tx) error {
+				if tx.tx.Bucket(bucketRecords).Get(tx.pageKey("c", 0)) != nil {
+					t.Error("first page's record left with no message in it")
+				}
+				s, err := tx.getSpan(tConversation, "c")
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantLow := uint64(n) + 1
+				if len(all) > 0 {
+					wantLow = all[len(all)-1]
+				}
+				if s.Low != wantLow || s.Next != uint64(n)+1 {
+					t.Errorf("range: got [%d, %d), want [%d, %d)", s.Low, s.Next, wantLow, n+1)
+				}
+				return nil
+			})
+			if last, err := v.LastSeq("c"); err != nil || last != uint64(n) {
+				t.Errorf("LastSeq: %d, %v, want %d", last, err, n)
+			}
+		})
+	}
+}

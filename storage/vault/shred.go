@@ -23,7 +23,8 @@ const KeysFile = "vault.keys"
 
 const (
 	labelKeySlots = "ephemera vault v1 key slots"
-	msgADLabel    = "ephemera vault v1 message\x00"
+	msgADLabel    = "ephemera vault v1 message\x00" // schema version 3: then the record key
+	msgADLabelV4  = "ephemera vault v4 message\x00" // since 4: then seq and conversation (msgAD)
 )
 
 // errShredPending: an expiry destroyed key slots but its transaction did
@@ -45,19 +46,19 @@ func openKeySlots(dir string, master []byte) (*keyslots.File, error) {
 	return keyslots.Open(filepath.Join(dir, KeysFile), km)
 }
 
-// sealMessage seals a message's encoding under its own key, bound to its
-// record key: nonce || ciphertext.
-func sealMessage(key, recKey, pt []byte) []byte {
+// sealMessage seals a message's encoding under its own key, bound by
+// the associated data ad to its place (msgAD): nonce || ciphertext.
+func sealMessage(key, ad, pt []byte) []byte {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		panic(err) // key slots hold keySize-byte keys
 	}
 	out := make([]byte, nonceSize, nonceSize+len(pt)+aead.Overhead())
 	rand.Read(out)
-	return aead.Seal(out, out, pt, append([]byte(msgADLabel), recKey...))
+	return aead.Seal(out, out, pt, ad)
 }
 
-func openMessage(key, recKey, sealed []byte) ([]byte, error) {
+func openMessage(key, ad, sealed []byte) ([]byte, error) {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: message key: %v", ErrCorrupt, err)
@@ -65,7 +66,7 @@ func openMessage(key, recKey, sealed []byte) ([]byte, error) {
 	if len(sealed) < nonceSize+aead.Overhead() {
 		return nil, fmt.Errorf("%w: sealed message of %d bytes", ErrCorrupt, len(sealed))
 	}
-	pt, err := aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], append([]byte(msgADLabel), recKey...))
+	pt, err := aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], ad)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed message fails to open", ErrCorrupt)
 	}

@@ -25,7 +25,9 @@ func (c *testClock) Now() time.Time          { return time.Unix(0, c.n.Load()).U
 func (c *testClock) Advance(d time.Duration) { c.n.Add(int64(d)) }
 
 // shredded is what a test captures about an expiring message before it
-// expires: its key slot, the key in it, and its sealed record in bbolt.
+// expires: its key slot, the key in it, and the sealed record in bbolt
+// of the page holding it (the message sealed under that key, inside the
+// page's own seal).
 type shredded struct {
 	slot   uint32
 	key    []byte
@@ -44,7 +46,8 @@ func capture(t *testing.T, v *Vault, conv string, seq uint64) shredded {
 			t.Fatalf("%s/%d: not in a key slot", conv, seq)
 		}
 		s.slot = uint32(slot)
-		s.sealed = bytes.Clone(tx.tx.Bucket(bucketRecords).Get(tx.key(tMessage, conv, seq)))
+		no, _ := pageOf(seq)
+		s.sealed = bytes.Clone(tx.tx.Bucket(bucketRecords).Get(tx.pageKey(conv, no)))
 		return nil
 	})
 	if err != nil {
@@ -422,13 +425,19 @@ func TestCompactRemovesCiphertext(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer v.Close()
-			var caps []shredded
+			var seqs []uint64
 			for i := range 2 {
 				m, err := v.AddMessage(Message{Conversation: "c", Expires: clock.Now().Add(time.Duration(i+1) * time.Minute), Body: bytes.Repeat([]byte("x"), 500)})
 				if err != nil {
 					t.Fatal(err)
 				}
-				caps = append(caps, capture(t, v, "c", m.Seq))
+				seqs = append(seqs, m.Seq)
+			}
+			// Both messages are in one page, rewritten as the second was
+			// added: capture it then.
+			var caps []shredded
+			for _, seq := range seqs {
+				caps = append(caps, capture(t, v, "c", seq))
 			}
 			for i := range 200 {
 				if _, err := v.AddMessage(Message{Conversation: "d", Body: []byte{byte(i)}}); err != nil {
@@ -541,4 +550,68 @@ func TestAttachments(t *testing.T) {
 			t.Errorf("OpenAttachment(%q): got %v, want ErrNotFound", bad, err)
 		}
 	}
+}
+
+// An expiring message shares its page with messages that do not expire.
+// Every copy of that page in vault.db, freed pages included, opened with
+// the passphrase's keys, holds the message only sealed under its own
+// key, never in the clear; after expiry the live page no longer has it.
+func TestShredSharedPage(t *testing.T) {
+	clock := newClock()
+	dir := t.TempDir()
+	opts := testOptsAt(clock)
+	v, err := Create(dir, testPass, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	master := bytes.Clone(v.keys.master)
+	secret := []byte("the meeting moved to the north gate")
+	if _, err := v.AddMessage(Message{Conversation: "c", Body: []byte("stays one")}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := v.AddMessage(Message{Conversation: "c", Expires: clock.Now().Add(time.Minute), Body: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.AddMessage(Message{Conversation: "c", Body: []byte("stays two")}); err != nil {
+		t.Fatal(err)
+	}
+	s := capture(t, v, "c", m.Seq)
+	var pk []byte
+	v.View(func(tx *Tx) error { pk = bytes.Clone(tx.pageKey("c", 0)); return nil })
+	n := len(s.sealed) - recordOverhead
+	copies := func() [][]byte { return sealedCopies(rawDB(t, dir), master, pk, n) }
+	if len(copies()) == 0 {
+		t.Fatal("page not found in vault.db: the scan would prove nothing")
+	}
+	clock.Advance(time.Minute)
+	if _, err := v.ExpireDue(clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for i, pt := range copies() {
+		ents, err := decodePage(nil, pt)
+		if err != nil {
+			t.Fatalf("copy %d: %v", i, err)
+		}
+		_, idx := pageOf(m.Seq)
+		if e := ents[idx]; e.keySlot() != int64(s.slot) {
+			t.Errorf("copy %d: entry of the expiring message is %d, want sealed under slot %d", i, e.Slot, s.slot)
+		}
+		if bytes.Contains(pt, secret) {
+			t.Errorf("copy %d: message in the clear inside the page", i)
+		}
+	}
+	page, err := v.Messages("c", 0, 10)
+	if err != nil || len(page) != 2 || string(page[0].Body) != "stays two" || string(page[1].Body) != "stays one" {
+		t.Errorf("after expiry: %+v, %v", page, err)
+	}
+	v.View(func(tx *Tx) error {
+		if e, err := tx.entry("c", m.Seq); err != nil || e.present() {
+			t.Errorf("live page still has the expired message: %v", err)
+		}
+		return nil
+	})
+	assertNowhere(t, dir, "message key", s.key)
+	assertNowhere(t, dir, "message", secret)
 }

@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -53,8 +52,7 @@ func (t *Tx) UpdateMessage(m Message) error {
 		return fmt.Errorf("vault: update message: %w", err)
 	}
 	if !m.canExpire() {
-		rec := msgRecord{Payload: m.encode(), Order: order, HasOrder: true}
-		return t.put(bucketRecords, tMessage, m.Conversation, m.Seq, rec.encode())
+		return t.setEntry(m.Conversation, m.Seq, pageEntry{Slot: entryInline, Order: order, Payload: appendMessage(nil, &m, order)})
 	}
 	var key []byte
 	if slot >= 0 {
@@ -74,9 +72,8 @@ func (t *Tx) UpdateMessage(m Message) error {
 		return fmt.Errorf("vault: update message: %w", err)
 	}
 	defer clear(key)
-	k := bytes.Clone(t.key(tMessage, m.Conversation, m.Seq))
-	rec := msgRecord{Slot: uint64(slot) + 1, Payload: sealMessage(key, k, m.encode()), Order: order, HasOrder: true}
-	if err := t.bucket(bucketRecords).Put(k, sealRecordWith(t.aeadFor(), bucketRecords, k, rec.encode())); err != nil {
+	e := pageEntry{Slot: entrySlot0 + uint64(slot), Order: order, Payload: sealMessage(key, msgAD(nil, m.Conversation, m.Seq), appendMessage(nil, &m, order))}
+	if err := t.setEntry(m.Conversation, m.Seq, e); err != nil {
 		return err
 	}
 	x := expiryEntry{Conversation: m.Conversation, Seq: m.Seq, Expires: m.Expires, Slot: uint32(slot)}

@@ -94,9 +94,11 @@ type Vault struct {
 	ks           *keyslots.File // per-message keys; closed once locked
 	shredPending atomic.Bool    // see errShredPending
 	migrated     []uint32       // key slots a migration allocated in Open
-	legacyKeys   bool           // vault.db may hold HMAC-keyed messages (metaLegacyKeys)
-	stop         chan struct{}  // closed by Lock to end the expiry timer
-	stopOnce     sync.Once
+	// compactAfterMigration: a migration rewrote records, whose old
+	// versions stay in freed pages until Open compacts vault.db.
+	compactAfterMigration bool
+	stop                  chan struct{} // closed by Lock to end the expiry timer
+	stopOnce              sync.Once
 }
 
 // Bucket names are generic: all records but the expiry index share one
@@ -333,13 +335,6 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 		}
 	}
-	if err := db.View(func(tx *bolt.Tx) error {
-		v.legacyKeys = tx.Bucket(bucketMeta).Get(metaLegacyKeys) != nil
-		return nil
-	}); err != nil {
-		v.Lock()
-		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
-	}
 	os.Remove(path + compactSuffix)
 	// Expire what fell due while the vault was closed before anything is
 	// readable.
@@ -351,10 +346,10 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 		v.Lock()
 		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 	}
-	// A migration that moved keys out of records left them in freed
-	// pages: compact them away now.
-	if len(v.migrated) > 0 {
-		v.migrated = nil
+	// A migration that moved keys out of records, or rewrote them, left
+	// the old records in freed pages: compact them away now.
+	if len(v.migrated) > 0 || v.compactAfterMigration {
+		v.migrated, v.compactAfterMigration = nil, false
 		if err := v.Compact(); err != nil {
 			v.Lock()
 			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
