@@ -17,6 +17,11 @@
 // widgets only through UI.do (fyne.Do holding UI.mu); widget callbacks
 // already run on the Fyne goroutine and touch widgets directly.
 //
+// Auto-lock counts as input what the app sees: typing in its fields,
+// shortcuts, keys pressed with no field focused, choosing a conversation,
+// sending. Fyne offers no window-wide pointer hook, so moving the mouse or
+// scrolling alone does not postpone the lock.
+//
 // Nothing personal leaves the vault: Fyne's preferences file holds only the
 // theme and the window size; images are decoded in memory, never written
 // to temporary files; notifications carry no content unless the user asks.
