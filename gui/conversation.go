@@ -111,7 +111,9 @@ func (v *conversationView) buildUI() fyne.CanvasObject {
 	attach := widget.NewButtonWithIcon("", theme.ContentAddIcon(), func() { v.s.drop.chooseFile() })
 	v.send = widget.NewButtonWithIcon("Send", theme.MailSendIcon(), v.onSend)
 	v.send.Importance = widget.HighImportance
-	bottom := container.NewBorder(nil, nil, attach, container.NewHBox(v.override, v.send), v.compose)
+	// Wide enough for "Timer: default" in full.
+	override := container.NewGridWrap(fyne.NewSize(170, v.override.MinSize().Height), v.override)
+	bottom := container.NewBorder(nil, nil, attach, container.NewHBox(override, v.send), v.compose)
 	return container.NewBorder(container.NewVBox(header, widget.NewSeparator()), bottom, nil, nil, v.list)
 }
 
