@@ -367,6 +367,8 @@ func (p *appProcess) rss(t *testing.T) (rss, peak int64) {
 		n, _ := strconv.ParseInt(string(m[1]), 10, 64)
 		return n << 10
 	}
+	t.Logf("pid %d: RssAnon %d MiB, RssFile %d MiB, RssShmem %d MiB", p.cmd.Process.Pid,
+		field("RssAnon")>>20, field("RssFile")>>20, field("RssShmem")>>20)
 	return field("VmRSS"), field("VmHWM")
 }
 

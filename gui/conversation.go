@@ -426,7 +426,6 @@ func (v *conversationView) tick() {
 func (v *conversationView) close() {
 	v.closed = true
 	v.msgs, v.cards, v.thumbs, v.heights = nil, nil, nil, nil
-	v.compose.SetText("")
 }
 
 // sendOptions are the per-message timer override.

@@ -149,6 +149,7 @@ func (s *onboardingScreen) onCreate() {
 	go func() {
 		m, err := messenger.Create(cfg)
 		clear(cfg.Passphrase)
+		openedProfile()
 		s.u.do(func() {
 			s.busy.Stop()
 			s.busy.Hide()

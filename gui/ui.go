@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
-	"fyne.io/fyne/v2/widget"
 
 	"github.com/ephemera-im/ephemera/assets"
 	"github.com/ephemera-im/ephemera/core/messenger"
@@ -152,8 +152,8 @@ func (u *UI) Close() {
 	})
 }
 
-// Lock locks the profile and shows the unlock screen: the window's
-// contents are cleared and the vault's keys wiped.
+// Lock locks the profile and shows the unlock screen in place of every
+// screen that showed decrypted content; the vault's keys are wiped.
 func (u *UI) Lock() {
 	if u.m == nil {
 		return
@@ -163,7 +163,8 @@ func (u *UI) Lock() {
 }
 
 // lockProfile closes the messenger and drops every screen holding
-// decrypted content.
+// decrypted content. It calls no widget: Close runs it when the app may
+// have quit and the window be gone.
 func (u *UI) lockProfile() {
 	if u.lockStop != nil {
 		close(u.lockStop)
@@ -173,7 +174,6 @@ func (u *UI) lockProfile() {
 		u.main.close()
 		u.main = nil
 	}
-	u.win.SetContent(widget.NewLabel(""))
 	if u.sub != nil {
 		u.sub.Close()
 		u.sub = nil
@@ -252,6 +252,11 @@ func (u *UI) checkIdle() {
 		u.Lock()
 	}
 }
+
+// openedProfile runs on the goroutine that opened or created a profile:
+// stretching the passphrase (64 MiB by default) left that much garbage,
+// which goes back to the system now rather than minutes later.
+func openedProfile() { debug.FreeOSMemory() }
 
 // messengerConfig is the profile configuration for a passphrase.
 func (u *UI) messengerConfig(pass []byte) messenger.Config {

@@ -68,6 +68,7 @@ func (s *unlockScreen) onUnlock() {
 	go func() {
 		m, err := messenger.Open(cfg)
 		clear(pass)
+		openedProfile()
 		s.u.do(func() { s.opened(m, err) })
 	}()
 }
