@@ -367,12 +367,16 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 }
 
 func openDB(path string, opts Options) (*bolt.DB, error) {
-	return bolt.Open(path, 0o600, &bolt.Options{
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        openTimeout,
 		NoSync:         opts.NoSync,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
 	})
+	if err == nil {
+		releaseResident(db, path)
+	}
+	return db, err
 }
 
 // init checks that vault.db belongs to the header (its check record
