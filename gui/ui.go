@@ -199,6 +199,9 @@ func (u *UI) unlocked(m *messenger.Messenger) {
 	u.main.start()
 	go u.eventLoop(u.sub)
 	u.startAutoLock()
+	// Opening left garbage (the first pages, the relays' catch-up): give
+	// it back to the system once that settles, not minutes later.
+	time.AfterFunc(2*time.Second, openedProfile)
 	if canHideFromCapture && u.m.Settings().HideFromCapture {
 		hideFromCapture(u.win, true)
 	}
