@@ -103,6 +103,10 @@ func New(a fyne.App, opts Options) *UI {
 		opts.Browse = a.OpenURL
 	}
 	u := &UI{app: a, opts: opts}
+	// The event loop may start before New returns (an open profile):
+	// it waits for the window to be built.
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	a.Settings().SetTheme(newTheme(a.Preferences().StringWithFallback(prefTheme, themeSystem)))
 	u.win = a.NewWindow(opts.Title)
 	u.win.SetIcon(Icon)

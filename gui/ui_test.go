@@ -70,7 +70,7 @@ func uiNewUnmanaged(t testing.TB, opts Options) *uiHarness {
 		return nil
 	}
 	h.u = New(a, opts)
-	h.u.win.Resize(fyne.NewSize(900, 600))
+	h.act(func() { h.u.win.Resize(fyne.NewSize(900, 600)) })
 	return h
 }
 
