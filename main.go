@@ -31,6 +31,7 @@ import (
 
 	"github.com/ephemera-im/ephemera/core/messenger"
 	"github.com/ephemera-im/ephemera/gui"
+	"github.com/ephemera-im/ephemera/internal/firstframe"
 	"github.com/ephemera-im/ephemera/internal/version"
 )
 
@@ -82,15 +83,10 @@ func main() {
 	}
 }
 
-// reportFirstFrame stacks gui.FirstFrameProbe over the window's content,
+// reportFirstFrame stacks firstframe.Probe over the window's content,
 // keeping the focus (the unlock screen's passphrase entry has it).
 func reportFirstFrame(w fyne.Window, exit bool) {
-	probe := gui.FirstFrameProbe(func() {
-		fmt.Fprintf(os.Stderr, "first-frame-ms=%d\n", gui.SinceProcessStart().Milliseconds())
-		if exit {
-			go fyne.Do(func() { os.Exit(0) }) // after this frame
-		}
-	})
+	probe := firstframe.Probe(firstframe.Reporter(exit))
 	focused := w.Canvas().Focused()
 	w.SetContent(container.NewStack(w.Content(), probe))
 	if focused != nil {

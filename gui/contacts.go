@@ -206,8 +206,7 @@ func (d *inviteDialog) buildUI() fyne.CanvasObject {
 	intro.Wrapping = fyne.TextWrapWord
 	d.oneTime = widget.NewCheck("One-time: works for one contact only", d.onOneTime)
 	d.renew = widget.NewButtonWithIcon("New code", theme.ViewRefreshIcon(), d.create)
-	d.busy = widget.NewProgressBarInfinite()
-	d.busy.Hide()
+	d.busy = busyBar()
 	d.code = widget.NewLabel("")
 	d.code.Selectable = true
 	d.code.Wrapping = fyne.TextWrapBreak
@@ -232,8 +231,7 @@ func (d *inviteDialog) create() {
 	d.oneTime.Disable()
 	d.renew.Disable()
 	d.copyCode.Disable()
-	d.busy.Show()
-	d.busy.Start()
+	setBusy(d.busy, true)
 	setDanger(d.problem, "")
 	relayout(d.dlg)
 	var inv messenger.Invite
@@ -248,8 +246,7 @@ func (d *inviteDialog) create() {
 		qr, err = qrImage(inv.QR)
 		return err
 	}, func(err error) {
-		d.busy.Stop()
-		d.busy.Hide()
+		setBusy(d.busy, false)
 		d.oneTime.Enable()
 		d.renew.Enable()
 		if err != nil {
@@ -349,8 +346,7 @@ func (d *addContactDialog) buildUI() fyne.CanvasObject {
 	}
 	d.add = widget.NewButtonWithIcon("Add", theme.ContentAddIcon(), d.onAdd)
 	d.add.Importance = widget.HighImportance
-	d.busy = widget.NewProgressBarInfinite()
-	d.busy.Hide()
+	d.busy = busyBar()
 	d.problem = dangerLabel()
 	body := container.NewVBox(intro, d.code, d.busy, d.problem)
 	return withWidth(460, body)
@@ -365,8 +361,7 @@ func (d *addContactDialog) onAdd() {
 	}
 	d.add.Disable()
 	d.code.Disable()
-	d.busy.Show()
-	d.busy.Start()
+	setBusy(d.busy, true)
 	setDanger(d.problem, "")
 	relayout(d.dlg)
 	var c messenger.Contact
@@ -377,8 +372,7 @@ func (d *addContactDialog) onAdd() {
 		c, err = d.m.AcceptInvite(ctx, code)
 		return err
 	}, func(err error) {
-		d.busy.Stop()
-		d.busy.Hide()
+		setBusy(d.busy, false)
 		d.add.Enable()
 		d.code.Enable()
 		if err != nil {

@@ -543,42 +543,20 @@ func (v *conversationView) fileActions() fileActions {
 	}
 }
 
-// thumbnail returns the inline image of a stored image file, decoding it
-// in memory (never to a temporary file) off the Fyne goroutine.
-func (v *conversationView) thumbnail(msg messenger.Message) fyne.CanvasObject {
-	if t, ok := v.thumbs[msg.ID]; ok {
-		return t
+// thumbLoaded keeps a file card's decoded thumbnail (a few of them) and
+// measures the row again, now taller.
+func (v *conversationView) thumbLoaded(id string, thumb fyne.CanvasObject) {
+	if v.closed {
+		return
 	}
 	if len(v.thumbs) >= maxThumbs {
 		clear(v.thumbs)
 	}
-	holder := container.NewStack(widget.NewProgressBarInfinite())
-	v.thumbs[msg.ID] = holder
-	m := v.s.m
-	go func() {
-		var img fyne.CanvasObject
-		a, _, err := m.OpenFile(msg.ID)
-		if err == nil {
-			img, err = imageThumb(io.LimitReader(a, 64<<20), fyne.NewSize(320, 240))
-			a.Close()
-		}
-		v.s.u.do(func() {
-			if err != nil {
-				holder.Objects = []fyne.CanvasObject{widget.NewLabel("(image cannot be shown)")}
-			} else {
-				holder.Objects = []fyne.CanvasObject{img}
-			}
-			holder.Refresh()
-			if v.closed {
-				return
-			}
-			delete(v.heights, msg.ID)
-			if i := v.index(msg.ID); i >= 0 {
-				v.list.RefreshItem(i)
-			}
-		})
-	}()
-	return holder
+	v.thumbs[id] = thumb
+	delete(v.heights, id)
+	if i := v.index(id); i >= 0 {
+		v.list.RefreshItem(i)
+	}
 }
 
 // copyText puts a message's text on the clipboard and clears it after the
@@ -662,15 +640,23 @@ func (r *msgRow) contents() []fyne.CanvasObject {
 			shortDuration(m.BurnAfter)), theme.VisibilityIcon(), func() { v.reveal(id) })
 		return []fyne.CanvasObject{b}
 	case m.Kind == messenger.KindFile && m.File != nil:
-		out := []fyne.CanvasObject{}
-		if m.File.Have && strings.HasPrefix(m.File.Type, "image/") {
-			out = append(out, v.thumbnail(m))
-		}
 		card := newFileCard(m, v.fileActions())
 		if fc, ok := card.(*fileCard); ok {
 			v.cards[m.ID] = fc
+			// Images show a thumbnail, decoded in memory (never to a
+			// temporary file) off the Fyne goroutine, and kept.
+			if t, ok := v.thumbs[m.ID]; ok {
+				fc.setThumb(t)
+			} else {
+				id, msgr := m.ID, v.s.m
+				fc.onThumb = v.thumbLoaded
+				fc.loadThumb(func() (io.ReadCloser, error) {
+					a, _, err := msgr.OpenFile(id)
+					return a, err
+				}, v.s.u.do)
+			}
 		}
-		return append(out, card)
+		return []fyne.CanvasObject{card}
 	}
 	rt := linkText(m.Text, v.onLink)
 	if rightToLeft(m.Text) {

@@ -730,6 +730,10 @@ type fileCard struct {
 	done     int64
 	total    int64
 	content  fyne.CanvasObject
+
+	// onThumb, if set, receives the thumbnail loadThumb showed (the
+	// conversation keeps a few, so that scrolling back decodes nothing).
+	onThumb func(id string, thumb fyne.CanvasObject)
 }
 
 // newFileCard makes a card for a file message; its dynamic type is
@@ -910,6 +914,9 @@ func (c *fileCard) loadThumb(open func() (io.ReadCloser, error), do func(func())
 		do(func() {
 			if c.id == id {
 				c.setThumb(thumb)
+				if c.onThumb != nil {
+					c.onThumb(id, thumb)
+				}
 			}
 		})
 	}()

@@ -28,7 +28,9 @@ type mainScreen struct {
 	list     *widget.List
 	status   *widget.Label // relay connections
 	relays   map[string]messenger.ConnState
-	empty    fyne.CanvasObject
+
+	reloadPending bool // see reloadSoon
+	empty         fyne.CanvasObject
 
 	conv    *conversationView // the open conversation, or nil
 	drop    *dropHandler      // files dropped on the window go to conv
@@ -117,8 +119,7 @@ func (s *mainScreen) showStatus(err error) {
 	if !ok {
 		st = messenger.StateConnecting
 	}
-	text, _ := statusText(st)
-	text = "Relay: " + text
+	text := "Relay: " + statusText(st)
 	if err != nil && st == messenger.StateDisconnected {
 		text += " (" + err.Error() + ")"
 	}
@@ -191,6 +192,23 @@ func (s *mainScreen) reload() {
 		}
 	}
 	s.applyFilter()
+}
+
+// reloadSoon reloads the contacts (their order and unread counts) once
+// for a burst of messages rather than once for each.
+func (s *mainScreen) reloadSoon() {
+	if s.reloadPending {
+		return
+	}
+	s.reloadPending = true
+	time.AfterFunc(100*time.Millisecond, func() {
+		s.u.do(func() {
+			s.reloadPending = false
+			if s.u.main == s {
+				s.reload()
+			}
+		})
+	})
 }
 
 // lastLine is the newest message of a conversation as one line.
@@ -344,7 +362,7 @@ func (s *mainScreen) onEvent(e messenger.Event) {
 			}
 			s.u.notify(name, summary(msg))
 		}
-		s.reload()
+		s.reloadSoon()
 	case messenger.MessageUpdated:
 		if s.conv != nil && s.conv.contact.ID == e.Message.Conversation {
 			s.conv.updated(e.Message)
@@ -368,27 +386,21 @@ func (s *mainScreen) onEvent(e messenger.Event) {
 	}
 }
 
-// focused says whether the window has the keyboard focus (unknown
-// drivers count as focused).
-func (u *UI) focused() bool {
-	type focusable interface{ Focused() bool }
-	if f, ok := u.win.(focusable); ok {
-		return f.Focused()
-	}
-	return true
-}
+// focused says whether the app is in the foreground (Fyne reports the
+// app's, not a window's, focus changes; true until it reports one).
+func (u *UI) focused() bool { return !u.background }
 
 // statusText describes a connection state.
-func statusText(s messenger.ConnState) (string, fyne.ThemeColorName) {
+func statusText(s messenger.ConnState) string {
 	switch s {
 	case messenger.StateConnected:
-		return "Connected", theme.ColorNameSuccess
+		return "Connected"
 	case messenger.StateConnecting:
-		return "Connecting…", theme.ColorNameWarning
+		return "Connecting…"
 	case messenger.StateClosed:
-		return "Closed", theme.ColorNameDisabled
+		return "Closed"
 	}
-	return "Disconnected — retrying", theme.ColorNameError
+	return "Disconnected — retrying"
 }
 
 // convRow is one line of the conversation list.

@@ -71,13 +71,8 @@ func (s *onboardingScreen) buildUI() fyne.CanvasObject {
 
 	s.create = widget.NewButtonWithIcon("Create my profile", theme.ConfirmIcon(), s.onCreate)
 	s.create.Importance = widget.HighImportance
-	s.errMsg = widget.NewLabel("")
-	s.errMsg.Importance = widget.DangerImportance
-	s.errMsg.Wrapping = fyne.TextWrapWord
-	s.errMsg.Hide()
-	s.busy = widget.NewProgressBarInfinite()
-	s.busy.Stop()
-	s.busy.Hide()
+	s.errMsg = dangerLabel()
+	s.busy = busyBar()
 
 	items := append([]*widget.FormItem{widget.NewFormItem("Your name", s.pseudonym)}, s.pass.formItems()...)
 	form := widget.NewForm(append(items, widget.NewFormItem("Relay", container.NewVBox(s.relayPick, s.relayURL)))...)
@@ -118,8 +113,7 @@ func (s *onboardingScreen) relay() (string, error) {
 }
 
 func (s *onboardingScreen) fail(err error) {
-	s.errMsg.SetText(err.Error())
-	s.errMsg.Show()
+	setDanger(s.errMsg, err.Error())
 }
 
 // onCreate checks the form and creates the profile off the Fyne
@@ -142,17 +136,15 @@ func (s *onboardingScreen) onCreate() {
 	cfg := s.u.messengerConfig([]byte(pass))
 	cfg.Pseudonym = strings.TrimSpace(s.pseudonym.Text)
 	cfg.RelayURL = relay
-	s.errMsg.Hide()
+	setDanger(s.errMsg, "")
 	s.create.Disable()
-	s.busy.Show()
-	s.busy.Start()
+	setBusy(s.busy, true)
 	go func() {
 		m, err := messenger.Create(cfg)
 		clear(cfg.Passphrase)
 		openedProfile()
 		s.u.do(func() {
-			s.busy.Stop()
-			s.busy.Hide()
+			setBusy(s.busy, false)
 			if err != nil {
 				s.create.Enable()
 				s.fail(formError(fmt.Sprintf("Could not create the profile: %v", err)))

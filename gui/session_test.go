@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -129,11 +132,7 @@ func TestNotificationsHideContentByDefault(t *testing.T) {
 		h.waitFor("bob's second message", func() bool { return h.shows("second note") })
 	})
 	// Unread count in the list.
-	h.act(func() {
-		if !h.shows(`Label "2"`) {
-			t.Errorf("no unread count of 2 for bob:\n%s", h.dump())
-		}
-	})
+	h.waitFor("an unread count of 2 for bob", func() bool { return h.shows(`Label "2"`) })
 }
 
 func TestRiskyLinkShowsBadgeAndInterstitial(t *testing.T) {
@@ -260,26 +259,24 @@ func TestNothingPersonalOutsideTheVault(t *testing.T) {
 		})
 	}
 	// Fyne's preferences hold only display settings.
-	h.u.app.Preferences().SetString("probe", "x")
-	for _, k := range prefKeys(h.u.app.Preferences()) {
-		switch k {
-		case prefTheme, prefWidth, prefHeight, "probe":
-		default:
-			t.Errorf("preference %q stored", k)
-		}
+	prefs, ok := h.u.app.Preferences().(interface{ ReadValues(func(map[string]any)) })
+	if !ok {
+		t.Fatal("the test app's preferences cannot be listed")
 	}
-}
-
-// prefKeys lists the keys of the app's preferences that the UI may have
-// set (the test app keeps them in memory).
-func prefKeys(p fyne.Preferences) []string {
-	var out []string
-	for _, k := range []string{prefTheme, prefWidth, prefHeight, "pseudonym", "relay", "contacts", "profile", "dir"} {
-		if p.StringWithFallback(k, "\x00") != "\x00" || p.FloatWithFallback(k, -1) != -1 {
-			out = append(out, k)
+	n := 0
+	prefs.ReadValues(func(values map[string]any) {
+		for k := range values {
+			n++
+			switch k {
+			case prefTheme, prefWidth, prefHeight:
+			default:
+				t.Errorf("preference %q stored", k)
+			}
 		}
+	})
+	if n == 0 {
+		t.Error("no preferences at all: the window size should have been kept")
 	}
-	return out
 }
 
 func utf16le(s string) []byte {
@@ -410,6 +407,46 @@ func TestCopiedTextLeavesTheClipboard(t *testing.T) {
 	h.act(func() {
 		if got := cb.Content(); got != "the user's own text" {
 			t.Errorf("clipboard = %q, want the user's later copy kept", got)
+		}
+	})
+}
+
+func TestReceivedImageShowsThumbnail(t *testing.T) {
+	alice, bob := uiPair(t)
+	h := uiNew(t, Options{Messenger: alice})
+	img := image.NewNRGBA(image.Rect(0, 0, 120, 80))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "sunset.png")
+	if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aliceAtBob, _ := bob.FindContact("alice")
+	if _, _, err := bob.SendFile(context.Background(), aliceAtBob.ID, p, messenger.FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the thumbnail in the conversation", func() bool { return len(h.u.main.conv.thumbs) == 1 })
+	h.act(func() {
+		var shown []image.Point
+		for _, o := range uiAll(h.u.win.Canvas().Content()) {
+			// Icons are 20×20 images too; the thumbnail is the picture.
+			if ci, ok := o.(*canvas.Image); ok && ci.Image != nil && ci.Image.Bounds().Dx() > 32 {
+				shown = append(shown, ci.Image.Bounds().Size())
+			}
+		}
+		if len(shown) != 1 || shown[0].X > 120 || shown[0].X*80 != shown[0].Y*120 {
+			t.Errorf("pictures in the conversation: %v, want one thumbnail of the 120×80 image", shown)
+		}
+	})
+	h.act(func() {
+		v := h.u.main.conv
+		if len(v.thumbs) != 1 {
+			t.Errorf("%d thumbnails kept, want 1", len(v.thumbs))
 		}
 	})
 }

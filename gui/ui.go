@@ -58,8 +58,9 @@ type UI struct {
 	sub  *messenger.Subscription
 	main *mainScreen // while unlocked
 
-	lastInput time.Time // for auto-lock
-	lockStop  chan struct{}
+	lastInput  time.Time // for auto-lock
+	background bool      // the app is not in the foreground
+	lockStop   chan struct{}
 
 	// screen is the name of what the window shows: "onboarding",
 	// "unlock" or "main" (for tests and the smoke test's dump).
@@ -117,6 +118,8 @@ func New(a fyne.App, opts Options) *UI {
 	u.win.SetCloseIntercept(func() { u.Close(); u.win.Close() })
 	u.installShortcuts()
 	u.installTray()
+	a.Lifecycle().SetOnExitedForeground(func() { u.background = true })
+	a.Lifecycle().SetOnEnteredForeground(func() { u.background = false; u.touch() })
 	switch {
 	case opts.Messenger != nil:
 		u.unlocked(opts.Messenger)

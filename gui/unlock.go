@@ -37,13 +37,8 @@ func (s *unlockScreen) buildUI() fyne.CanvasObject {
 	s.pass.OnSubmitted = func(string) { s.onUnlock() }
 	s.button = widget.NewButtonWithIcon("Unlock", theme.LoginIcon(), s.onUnlock)
 	s.button.Importance = widget.HighImportance
-	s.errMsg = widget.NewLabel("")
-	s.errMsg.Importance = widget.DangerImportance
-	s.errMsg.Wrapping = fyne.TextWrapWord
-	s.errMsg.Hide()
-	s.busy = widget.NewProgressBarInfinite()
-	s.busy.Stop()
-	s.busy.Hide()
+	s.errMsg = dangerLabel()
+	s.busy = busyBar()
 
 	title := widget.NewLabelWithStyle("Ephemera is locked", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameHeadingText
@@ -61,9 +56,8 @@ func (s *unlockScreen) onUnlock() {
 	pass := []byte(s.pass.Text)
 	s.pass.Disable()
 	s.button.Disable()
-	s.errMsg.Hide()
-	s.busy.Show()
-	s.busy.Start()
+	setDanger(s.errMsg, "")
+	setBusy(s.busy, true)
 	cfg := s.u.messengerConfig(pass)
 	go func() {
 		m, err := messenger.Open(cfg)
@@ -74,8 +68,7 @@ func (s *unlockScreen) onUnlock() {
 }
 
 func (s *unlockScreen) opened(m *messenger.Messenger, err error) {
-	s.busy.Stop()
-	s.busy.Hide()
+	setBusy(s.busy, false)
 	if err == nil {
 		s.u.unlocked(m)
 		return
@@ -84,11 +77,10 @@ func (s *unlockScreen) opened(m *messenger.Messenger, err error) {
 	s.button.Enable()
 	s.pass.SetText("")
 	if errors.Is(err, messenger.ErrWrongPassphrase) {
-		s.errMsg.SetText("Wrong passphrase. Try again.")
+		setDanger(s.errMsg, "Wrong passphrase. Try again.")
 	} else {
-		s.errMsg.SetText(fmt.Sprintf("Cannot open the profile: %v", err))
+		setDanger(s.errMsg, fmt.Sprintf("Cannot open the profile: %v", err))
 	}
-	s.errMsg.Show()
 	s.u.win.Canvas().Focus(s.pass)
 }
 

@@ -8,18 +8,19 @@
 //
 // It does not import the gui package, whose dependencies (the messenger,
 // the embedded relay, NATS) would load with it and make the baseline
-// heavier than a minimal window: probe.go repeats gui/firstframe.go's
-// probe and clock, and the tests check they agree.
+// heavier than a minimal window; the probe and clock come from
+// internal/firstframe, which imports Fyne only.
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/ephemera-im/ephemera/internal/firstframe"
 )
 
 func main() {
@@ -28,12 +29,7 @@ func main() {
 	var content fyne.CanvasObject = widget.NewLabel("Hello from a minimal Fyne window")
 	if os.Getenv("EPHEMERA_FIRST_FRAME") == "1" {
 		exit := os.Getenv("EPHEMERA_EXIT_AFTER_FIRST_FRAME") == "1"
-		content = container.NewStack(content, firstFrameProbe(func() {
-			fmt.Fprintf(os.Stderr, "first-frame-ms=%d\n", sinceProcessStart().Milliseconds())
-			if exit {
-				go fyne.Do(func() { os.Exit(0) }) // after this frame
-			}
-		}))
+		content = container.NewStack(content, firstframe.Probe(firstframe.Reporter(exit)))
 	}
 	w.SetContent(content)
 	w.Resize(fyne.NewSize(960, 640))

@@ -1,4 +1,4 @@
-package gui
+package firstframe
 
 import (
 	"image/color"
@@ -15,10 +15,10 @@ import (
 // TestFirstFrameProbe: the probe reports when the window is painted (the
 // test driver paints on Capture), not when it is made, laid out or
 // walked; once only; and it changes no pixel nor the layout.
-func TestFirstFrameProbe(t *testing.T) {
+func TestProbe(t *testing.T) {
 	test.NewTempApp(t)
 	calls := 0
-	probe := FirstFrameProbe(func() { calls++ })
+	probe := Probe(func() { calls++ })
 	bg := canvas.NewRectangle(color.NRGBA{R: 200, G: 30, B: 40, A: 255})
 	label := widget.NewLabel("Ephemera")
 	content := container.NewStack(bg, label)

@@ -1,4 +1,8 @@
-package gui
+// Package firstframe reports when a Fyne window is first painted, counted
+// from the start of the process: the app and its minimal-window baseline
+// (internal/cmd/minimal-window) measure their start-up with it, the same
+// way. It imports Fyne only, so the baseline stays minimal.
+package firstframe
 
 import (
 	"bytes"
@@ -15,7 +19,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 )
 
-// FirstFrameProbe returns an invisible object that calls report once, the
+// Probe returns an invisible object that calls report once, the
 // first time the window holding it is painted. Put it anywhere in the
 // window's content (main.go stacks it over the screen); it takes no room,
 // draws one transparent pixel and takes no input.
@@ -30,7 +34,7 @@ import (
 // report runs on the Fyne goroutine, before the frame's buffers are
 // swapped, so it should only record the time; it may use fyne.Do to act
 // after the frame.
-func FirstFrameProbe(report func()) fyne.CanvasObject {
+func Probe(report func()) fyne.CanvasObject {
 	p := &firstFrameProbe{}
 	p.raster = canvas.NewRaster(func(w, h int) image.Image {
 		p.once.Do(report)
@@ -60,6 +64,18 @@ func (r *firstFrameRenderer) MinSize() fyne.Size           { return fyne.Size{} 
 func (r *firstFrameRenderer) Refresh()                     {}
 func (r *firstFrameRenderer) Objects() []fyne.CanvasObject { return r.objects }
 func (r *firstFrameRenderer) Destroy()                     {}
+
+// Reporter is the report function both programs give Probe, for
+// EPHEMERA_FIRST_FRAME=1: it prints first-frame-ms=N (since the process
+// started) to stderr and, with exit, ends the process after that frame.
+func Reporter(exit bool) func() {
+	return func() {
+		fmt.Fprintf(os.Stderr, "first-frame-ms=%d\n", SinceProcessStart().Milliseconds())
+		if exit {
+			go fyne.Do(func() { os.Exit(0) }) // after this frame
+		}
+	}
+}
 
 // loaded is when this package was initialised: the start time used where
 // the process's own start time cannot be read.
@@ -93,23 +109,23 @@ func procAge() (time.Duration, error) {
 	// count fields after its closing parenthesis, which is field 2's end.
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("gui: malformed /proc/self/stat")
+		return 0, errors.New("firstframe: malformed /proc/self/stat")
 	}
 	fields := bytes.Fields(stat[i+1:]) // fields 3, 4, ...
 	if len(fields) < 20 {
-		return 0, errors.New("gui: short /proc/self/stat")
+		return 0, errors.New("firstframe: short /proc/self/stat")
 	}
 	ticks, err := strconv.ParseUint(string(fields[22-3]), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("gui: /proc/self/stat start time: %v", err)
+		return 0, fmt.Errorf("firstframe: /proc/self/stat start time: %v", err)
 	}
 	up := bytes.Fields(uptime)
 	if len(up) == 0 {
-		return 0, errors.New("gui: empty /proc/uptime")
+		return 0, errors.New("firstframe: empty /proc/uptime")
 	}
 	secs, err := strconv.ParseFloat(string(up[0]), 64)
 	if err != nil {
-		return 0, fmt.Errorf("gui: /proc/uptime: %v", err)
+		return 0, fmt.Errorf("firstframe: /proc/uptime: %v", err)
 	}
 	const clockTicks = 100 // USER_HZ, 100 on every Linux architecture Go supports
 	d := time.Duration(secs*float64(time.Second)) - time.Duration(ticks)*time.Second/clockTicks
