@@ -11,14 +11,14 @@ BENCHTIME ?= 1s
 MODULE     := $(shell $(GO) list -m)
 RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e '^$(MODULE)$$' -e '^$(MODULE)/gui')
 
-.PHONY: help run build relay test deps-run deps-test fmt-check vet staticcheck \
+.PHONY: help run build relay test deps-run deps-test fmt-check vet platform-check staticcheck \
 	test-race test-gui test-smoke screenshots demo perf perf-gui fuzz clean \
 	deps-package relay-all package package-linux package-windows package-check
 
 help:
 	@echo "make run          build and start the app (RELAY=wss://... to use a relay; default: embedded local relay)"
 	@echo "make demo         two profiles that know each other, in two windows, on a local relay"
-	@echo "make test         everything CI runs: gofmt, vet, staticcheck, race tests, GUI tests, Xvfb smoke test"
+	@echo "make test         everything CI runs: gofmt, vet, type-check for windows and darwin, staticcheck, race tests, GUI tests, Xvfb smoke test"
 	@echo "make relay        static relay daemon in bin/ephemera-relay"
 	@echo "make relay-all    release relays for linux, windows, darwin x amd64, arm64 in dist/relay/"
 	@echo "make package-linux    dist/ephemera-VERSION-linux-ARCH.tar.xz (fyne package) and a lintian-clean .deb"
@@ -55,13 +55,20 @@ deps-package:
 
 ## Testing
 
-test: deps-test fmt-check vet staticcheck test-race test-gui test-smoke
+test: deps-test fmt-check vet platform-check staticcheck test-race test-gui test-smoke
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet ./...
+
+# The app and every package, tests included, type-check for Windows and
+# macOS too (internal/cmd/platformcheck: from source, cgo off, no cross
+# compiler). The real Windows cross-build and its run under Wine are in
+# package-check.
+platform-check:
+	$(GO) run ./internal/cmd/platformcheck -targets windows/amd64,darwin/arm64
 
 staticcheck:
 	$(TOOLS)/staticcheck ./...

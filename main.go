@@ -8,7 +8,8 @@
 //
 // For tests and measurements (main_test.go, scripts/perf-gui.sh):
 // EPHEMERA_DUMP=path makes the app write a text dump of its windows
-// (gui.DumpTree) to path on SIGUSR1; EPHEMERA_FIRST_FRAME=1 prints
+// (gui.DumpTree) to path on SIGUSR1 (Unix only: Windows has no such
+// signal, and the app logs that the dump is off); EPHEMERA_FIRST_FRAME=1 prints
 // first-frame-ms=N, the time from process start to the window's first
 // paint, to stderr, and EPHEMERA_EXIT_AFTER_FIRST_FRAME=1 exits then.
 package main
@@ -94,8 +95,9 @@ func reportFirstFrame(w fyne.Window, exit bool) {
 	}
 }
 
-// handleSignals: SIGINT and SIGTERM lock every profile and quit; SIGUSR1
-// writes the dump of the windows to dumpPath, if set.
+// handleSignals: SIGINT and SIGTERM (on Windows, Ctrl+C and the console's
+// close) lock every profile and quit; where the system has SIGUSR1
+// (dump_unix.go), it writes the dump of the windows to dumpPath, if set.
 func handleSignals(a fyne.App, uis []*gui.UI, dumpPath string, log *slog.Logger) {
 	quit := make(chan os.Signal, 1)
 	signal.Notify(quit, os.Interrupt, syscall.SIGTERM)
@@ -108,20 +110,19 @@ func handleSignals(a fyne.App, uis []*gui.UI, dumpPath string, log *slog.Logger)
 			a.Quit()
 		})
 	}()
-	if dumpPath == "" {
-		return
+	if dumpPath != "" {
+		dumpOnSignal(uis, dumpPath, log)
 	}
-	dump := make(chan os.Signal, 1)
-	signal.Notify(dump, syscall.SIGUSR1)
-	go func() {
-		for range dump {
-			var b bytes.Buffer
-			fyne.DoAndWait(func() { dumpWindows(&b, uis) })
-			if err := writeFileAtomic(dumpPath, b.Bytes()); err != nil {
-				log.Error("cannot write the dump", "err", err)
-			}
-		}
-	}()
+}
+
+// dumpNow writes the dump of the windows to path, from any goroutine but
+// the Fyne one.
+func dumpNow(uis []*gui.UI, path string, log *slog.Logger) {
+	var b bytes.Buffer
+	fyne.DoAndWait(func() { dumpWindows(&b, uis) })
+	if err := writeFileAtomic(path, b.Bytes()); err != nil {
+		log.Error("cannot write the dump", "err", err)
+	}
 }
 
 // dumpWindows writes each window's title and screen, its dialogs and pop-ups

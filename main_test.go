@@ -1,7 +1,9 @@
+//go:build unix
+
 package main
 
 // The smoke test runs the real app binary in a real X window and looks at
-// it. It needs a display server and tools that plain `go test ./...` cannot
+// it (on Unix: it drives the app with signals, and X runs there). It needs a display server and tools that plain `go test ./...` cannot
 // assume, so it runs only with EPHEMERA_SMOKE=1 (`make test` sets it, and then
 // a missing tool is a failure, not a skip):
 //

@@ -10,10 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/ephemera-im/ephemera/internal/procstat"
 	"github.com/ephemera-im/ephemera/net/relay/embedded"
 )
 
@@ -52,7 +53,7 @@ func newCLIEnv(t *testing.T) *cliEnv {
 }
 
 // run runs the CLI for profile name and returns its standard output and
-// its peak resident size in bytes.
+// its peak resident size in bytes (-1 where the system does not tell).
 func (e *cliEnv) run(name string, args ...string) (string, int64) {
 	e.t.Helper()
 	cmd := exec.Command(e.bin, append(args, "--profile", filepath.Join(e.work, name))...)
@@ -62,8 +63,11 @@ func (e *cliEnv) run(name string, args ...string) (string, int64) {
 	if err := cmd.Run(); err != nil {
 		e.t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return stdout.String(), ru.Maxrss * 1024 // Linux reports KiB
+	peak, ok := procstat.PeakRSS(cmd.ProcessState)
+	if !ok {
+		peak = -1
+	}
+	return stdout.String(), peak
 }
 
 func (e *cliEnv) meet(a, b string) {
@@ -118,6 +122,9 @@ func TestLargeFileFlatMemory(t *testing.T) {
 	t.Logf("peak RSS, 16 MiB file: sender %d MiB, receiver %d MiB; 128 MiB file: sender %d MiB, receiver %d MiB",
 		small[0]>>20, small[1]>>20, large[0]>>20, large[1]>>20)
 	for i, who := range []string{"sender", "receiver"} {
+		if small[i] < 0 || large[i] < 0 {
+			t.Skipf("the peak memory of a process is not known on %s", runtime.GOOS)
+		}
 		if large[i] > 64<<20 {
 			t.Errorf("%s's peak RSS is %d MiB for a 128 MiB file", who, large[i]>>20)
 		}

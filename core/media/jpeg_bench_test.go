@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 	"testing"
+
+	"github.com/ephemera-im/ephemera/internal/procstat"
 )
 
 // photoLike is a 12-megapixel picture with about the detail of a phone
@@ -57,13 +59,13 @@ func BenchmarkSanitizeJPEG12MP(b *testing.B) {
 	src := bigJPEG(b)
 	r := bytes.NewReader(src)
 	b.SetBytes(int64(len(src)))
-	cpu := cpuTime()
+	cpu := procstat.CPUTime()
 	for b.Loop() {
 		if _, err := Sanitize(r, int64(len(src)), io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(procstat.CPUTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
 // TestBigJPEG checks the benchmark's input is what it claims and that

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ephemera-im/ephemera/internal/procstat"
 	"github.com/ephemera-im/ephemera/net/relayclient"
 )
 
@@ -71,7 +71,7 @@ func BenchmarkTextThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := procstat.CPUTime()
 	start := time.Now()
 	var wg sync.WaitGroup
 	per := (b.N + senders - 1) / senders
@@ -112,7 +112,7 @@ func BenchmarkTextThroughput(b *testing.B) {
 	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "msg/s")
 	// Both clients and the relay run in this process: CPU per message,
 	// which on a quiet 2-core machine bounds the rate at 2/cpu.
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(total), "cpu-µs/msg")
+	b.ReportMetric(float64((procstat.CPUTime()-cpu0).Microseconds())/float64(total), "cpu-µs/msg")
 }
 
 // benchFileSize is the file size for BenchmarkFileTransfer; `make perf`
@@ -221,11 +221,4 @@ func rawCopy(b *testing.B, relay, src string, size int64) {
 		b.Fatal(err)
 	}
 	out.Close()
-}
-
-// cpuTime is the process's CPU time, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

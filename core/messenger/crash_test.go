@@ -28,7 +28,9 @@ var armed atomic.Bool
 
 func killSelf() {
 	if armed.Load() {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Kill() // SIGKILL on Unix, TerminateProcess on Windows
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ephemera-im/ephemera/internal/procstat"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -61,7 +62,7 @@ func BenchmarkRatchetStep(b *testing.B) {
 	bob.SetRand(rand.Reader)
 	msg := make([]byte, 64)
 	b.ResetTimer()
-	c0 := cpuTime()
+	c0 := int64(procstat.CPUTime())
 	for i := 0; i < b.N; i++ {
 		m, _ := bob.Encrypt(msg, nil)
 		if _, err := a.Decrypt(m, nil); err != nil {
@@ -91,7 +92,7 @@ func BenchmarkHandshake(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		c0 := cpuTime()
+		c0 := int64(procstat.CPUTime())
 		a, err := Initiate(w.alice, w.bob.Public(), w.up.Bundle, entries[0], rand.Reader)
 		if err != nil {
 			b.Fatal(err)
@@ -100,7 +101,7 @@ func BenchmarkHandshake(b *testing.B) {
 		if _, _, err := Respond(w.bob, w.store, m, nil, rand.Reader); err != nil {
 			b.Fatal(err)
 		}
-		cpu += cpuTime() - c0
+		cpu += int64(procstat.CPUTime()) - c0
 	}
 	if cpu > 0 {
 		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
@@ -110,7 +111,7 @@ func BenchmarkHandshake(b *testing.B) {
 // reportCPU reports process CPU time since c0 per unit (0 where the
 // platform does not tell).
 func reportCPU(b *testing.B, c0 int64, n int, unit string) {
-	if c := cpuTime(); c0 > 0 && c > c0 {
+	if c := int64(procstat.CPUTime()); c0 > 0 && c > c0 {
 		b.ReportMetric(float64(c-c0)/float64(n), unit)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ephemera-im/ephemera/internal/procstat"
 	"github.com/ephemera-im/ephemera/net/wire"
 )
 
@@ -366,7 +367,7 @@ wait:
 			}
 		}
 	}
-	res.ClientCPUS = round3(processCPU().Seconds())
+	res.ClientCPUS = round3(procstat.CPUTime().Seconds())
 	return res, nil
 }
 

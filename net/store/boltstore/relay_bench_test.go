@@ -5,10 +5,10 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ephemera-im/ephemera/internal/procstat"
 	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/wire"
 )
@@ -64,7 +64,7 @@ func benchRelay(b *testing.B, opts Options) {
 	left.Store(int64(b.N))
 	b.SetBytes(int64(len(data)))
 	tx0 := lastTxID(b, s)
-	cpu0 := cpuTime()
+	cpu0 := procstat.CPUTime()
 	st0 := s.db.Stats()
 	b.ResetTimer()
 	start := time.Now()
@@ -94,7 +94,7 @@ func benchRelay(b *testing.B, opts Options) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := procstat.CPUTime() - cpu0
 	st := s.db.Stats()
 	d := st.TxStats.Sub(&st0.TxStats)
 	commits := float64(lastTxID(b, s) - tx0)
@@ -105,13 +105,4 @@ func benchRelay(b *testing.B, opts Options) {
 	b.ReportMetric(float64(lastTxID(b, s)-tx0)/float64(b.N), "commits/msg")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
 	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
-}
-
-// cpuTime returns the process's user plus system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

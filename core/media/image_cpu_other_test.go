@@ -1,8 +1,0 @@
-//go:build !unix
-
-package media
-
-import "time"
-
-// cpuTime is not measured on this platform; benchmarks report 0.
-func cpuTime() time.Duration { return 0 }

@@ -1,0 +1,3 @@
+package dep
+
+var _ int = "not an int on windows"
