@@ -28,12 +28,15 @@ test_pkgs=(xvfb libgl1-mesa-dri x11-utils imagemagick tesseract-ocr xdotool dbus
 # the MinGW-w64 cross compiler for the Windows build (cgo), osslsigncode for
 # Authenticode signing; for `make package-check` file(1), openssl (a
 # throw-away signing certificate) and systemd-analyze (systemd) to verify
-# the relay's unit. (dpkg-deb --root-owner-group makes fakeroot unneeded.)
+# the relay's unit; and to run the Windows .exe there (wine_test.go), Wine
+# with a virtual display, software OpenGL, xwininfo, xdotool and `import`.
+# (dpkg-deb --root-owner-group makes fakeroot unneeded.)
 # For `make perf`: mat2, the second reference the sanitizer is measured
 # against (exiftool is in the test list).
 perf_pkgs=(mat2)
 
-package_pkgs=(dpkg-dev lintian desktop-file-utils xz-utils gcc-mingw-w64-x86-64 osslsigncode file openssl systemd)
+package_pkgs=(dpkg-dev lintian desktop-file-utils xz-utils gcc-mingw-w64-x86-64 osslsigncode file openssl systemd
+	wine64 xvfb libgl1-mesa-dri x11-utils xdotool imagemagick)
 
 # Go tools, pinned: staticcheck for `make test`; for packaging the fyne
 # command (`fyne package`) and goversioninfo, which writes the Windows

@@ -19,7 +19,9 @@
 #      (every variable is one the relay knows; the relay starts with it);
 #   5. the Windows .exe: `file` says PE32+ GUI, and scripts/pecheck reads its
 #      resources: the icon at every size, the version, the manifest; signing
-#      with a throw-away certificate works;
+#      with a throw-away certificate works; and it runs under Wine and Xvfb
+#      (wine_test.go): --version, a window titled Ephemera that is not
+#      blank, a clean exit when closed;
 #   6. reproducibility: two copies of the source tree at different paths build
 #      byte-identical relays (all six), Linux packages (binary, .tar.xz, .deb)
 #      and Windows .exe; the relay also from an empty build cache.
@@ -254,6 +256,20 @@ if [ -z "${SKIP_WINDOWS:-}" ]; then
 		die "osslsigncode verify"
 	}
 	ok "osslsigncode signs it and the signature verifies"
+	# It runs: under Wine and Xvfb, --version, a window on a fresh profile
+	# that is not blank, and a clean exit on Alt+F4 (wine_test.go).
+	want_win="ephemera $VERSION $(go env GOVERSION) windows/amd64 (commit $COMMIT)"
+	EPHEMERA_WINE_EXE=$exe EPHEMERA_WINE_WANT_VERSION=$want_win \
+		EPHEMERA_WINE_SCREENSHOT=$DIST/windows-amd64/wine-window.png \
+		go test -count=1 -v -timeout 20m -run '^TestSmokeWine$' . >"$scratch/wine.out" 2>&1 || {
+		cat "$scratch/wine.out"
+		die "the Windows app under Wine (TestSmokeWine)"
+	}
+	grep -q -- '--- PASS: TestSmokeWine' "$scratch/wine.out" || {
+		cat "$scratch/wine.out"
+		die "TestSmokeWine did not pass (skipped?)"
+	}
+	ok "under Wine: $(grep -o -- '--version: .*' "$scratch/wine.out" | head -1); $(grep -o 'window 0x[0-9a-f]* is .*' "$scratch/wine.out" | head -1); exits 0 on Alt+F4"
 fi
 
 section "6. reproducibility"
