@@ -358,6 +358,9 @@ func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID stri
 // apart until the user accepts it (AcceptKeyChange), and nothing of the
 // conversation (identity, session, mailbox) changes before.
 func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct []byte) error {
+	if c.Blocked {
+		return nil // what a blocked contact sends is dropped, new sessions too
+	}
 	store, err := clonePrekeys(m.prekeys)
 	if err != nil {
 		return err
@@ -559,7 +562,16 @@ func (m *Messenger) handleControl(t *vault.Tx, r *received, c *contactRec, msg m
 			st = StateRead
 		}
 		for _, id := range ids {
-			pm, ok, err := setState(t, hex.EncodeToString(id[:]), st)
+			// A contact's receipts count for our messages to them only.
+			hid := hex.EncodeToString(id[:])
+			idx, err := getJSON[msgIndex](t.Setting(setMsgIndex + hid))
+			if errors.Is(err, vault.ErrNotFound) || err == nil && idx.Conversation != c.ID {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			pm, ok, err := setState(t, hid, st)
 			if err != nil {
 				return err
 			}
