@@ -135,6 +135,9 @@ func (v *conversationView) setContact(c messenger.Contact) {
 	if c.KeyChanged {
 		b = append(b, "⚠ Request from another identity")
 	}
+	if c.Refused != "" {
+		b = append(b, "Invite refused: ask for a new one")
+	}
 	v.badges.SetText(strings.Join(b, " · "))
 	if c.Timer > 0 {
 		v.timerBtn.SetText(timerLabel(c.Timer, c.TimerBurn))

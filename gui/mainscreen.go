@@ -444,6 +444,9 @@ func (r *convRow) set(c messenger.Contact, last string, open bool) {
 	if c.KeyChanged {
 		b = append(b, "⚠ identity request")
 	}
+	if c.Refused != "" {
+		b = append(b, "invite refused")
+	}
 	r.badges.SetText(strings.Join(b, " · "))
 	if c.Unread > 0 && !open {
 		r.unread.SetText(fmt.Sprint(c.Unread))

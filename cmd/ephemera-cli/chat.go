@@ -198,6 +198,9 @@ func init() {
 				if c.OldVersion {
 					fmt.Fprint(inv.stdout, "  old-version")
 				}
+				if c.Refused != "" {
+					fmt.Fprintf(inv.stdout, "  refused=%s", c.Refused)
+				}
 				fmt.Fprintln(inv.stdout)
 			}
 			return nil
@@ -642,6 +645,17 @@ func showEvent(inv *invocation, m *messenger.Messenger, e messenger.Event, asJSO
 		}
 		_, err := fmt.Fprintf(inv.stdout, "request: %q, with another safety number than %s's, wrote on %s's mailbox; nothing changes unless you run accept-key %s (compare safety-number --request %s first) or decline-key\n",
 			e.Pseudonym, e.Contact.Name, e.Contact.Name, e.Contact.ID, e.Contact.ID)
+		return true, err
+	case messenger.InviteRefused:
+		if asJSON {
+			return true, printJSON(inv.stdout, map[string]string{"event": "invite-refused",
+				"contact": e.Contact.ID, "name": e.Contact.Name, "reason": e.Reason})
+		}
+		why := "was already used"
+		if e.Reason == messenger.RefusedExpired {
+			why = "had expired"
+		}
+		_, err := fmt.Fprintf(inv.stdout, "refused: %s did not add you, the invite %s; ask for a new one\n", e.Contact.Name, why)
 		return true, err
 	case messenger.OldVersionIgnored:
 		if asJSON {

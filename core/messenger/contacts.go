@@ -293,6 +293,11 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	if err != nil {
 		return Contact{}, err
 	}
+	// A one-time invite publishes one one-time prekey: when only the
+	// last-resort key is left, someone accepted it before us.
+	if e, err := session.ParseEntry(entry); inv.OneTime && err == nil && e.LastResort {
+		return Contact{}, ErrInviteUsed
+	}
 	if err := inv.MatchBundle(peerBundle); err != nil {
 		return Contact{}, fmt.Errorf("%w: the relay's bundle does not match the invite: %v", ErrBadInvite, err)
 	}
@@ -362,10 +367,10 @@ func (m *Messenger) helloContact(t *vault.Tx, inv *inviteRec, sess *session.Sess
 		return nil, errors.New("hello for another invite")
 	}
 	if inv.OneTime && inv.Used > 0 {
-		return nil, errors.New("one-time invite already used")
+		return nil, errInviteUsed
 	}
 	if !inv.Expires.After(m.now()) {
-		return nil, errors.New("invite expired")
+		return nil, errInviteExpired
 	}
 	mine, err := m.newMailbox()
 	if err != nil {
@@ -763,8 +768,11 @@ func (m *Messenger) SetTimer(ctx context.Context, name string, d time.Duration, 
 // canSend: a request by another identity (KeyChanged) does not stop
 // sending, which goes on with the identity the conversation is with.
 func (c *contactRec) canSend() error {
-	if c.Blocked {
+	switch {
+	case c.Blocked:
 		return ErrBlocked
+	case c.Refused != "":
+		return ErrInviteRefused
 	}
 	return nil
 }

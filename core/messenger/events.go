@@ -89,3 +89,14 @@ type OldVersionIgnored struct {
 }
 
 func (OldVersionIgnored) isEvent() {}
+
+// InviteRefused reports that the inviter refused our acceptance of its
+// invite: Reason is RefusedUsed (a one-time invite someone used first) or
+// RefusedExpired. Contact.Refused is set, nothing more is sent to it and
+// what we had sent is marked failed; ask for a new invite.
+type InviteRefused struct {
+	Contact Contact
+	Reason  string
+}
+
+func (InviteRefused) isEvent() {}

@@ -90,6 +90,7 @@ type received struct {
 	watch    []*contactRec           // new contacts whose mailboxes to read
 	acks     map[wire.MailboxID][]uint64
 	download []string // message ids of files to fetch
+	wake     bool     // something was put in the outbox directly
 }
 
 func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
@@ -149,7 +150,7 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	case rc.acks <- r.acks:
 	case <-m.ctx.Done():
 	}
-	if len(r.receipts) > 0 {
+	if len(r.receipts) > 0 || r.wake {
 		m.wakeOutbox()
 	}
 	for _, e := range r.events {
@@ -333,6 +334,12 @@ func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID stri
 		return err // a replayed handshake
 	}
 	c, err := m.helloContact(t, &inv, sess, h)
+	if errors.Is(err, errInviteUsed) || errors.Is(err, errInviteExpired) {
+		m.log.Info("refused a contact request", "reason", err)
+		// They are told, so their side does not wait for an answer.
+		r.wake = true
+		return m.refuseHello(t, &inv, sess, h, err)
+	}
 	if err != nil {
 		m.log.Info("refused a contact request", "reason", err)
 		return nil
@@ -485,6 +492,9 @@ func (m *Messenger) handlePlaintext(t *vault.Tx, r *received, c *contactRec, pt 
 	}
 	if err := t.PutSetting(seen, []byte{1}); err != nil {
 		return err
+	}
+	if ctl, ok := msg.Body.(*message.Control); ok && ctl.Type == ctlRefused {
+		return m.handleRefusal(t, r, c, ctl)
 	}
 	if !c.Answered {
 		c.Answered = true

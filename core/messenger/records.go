@@ -154,10 +154,13 @@ type contactRec struct {
 	RequestTheirs *peerMailbox `json:"request_theirs,omitempty"`
 	// OldVersion: their last unreadable message was made by protocol
 	// version 1 (reported once, until they send a readable one).
-	OldVersion bool      `json:"old_version,omitempty"`
-	Created    time.Time `json:"created"`
-	Activity   time.Time `json:"activity"`
-	Unread     int       `json:"unread,omitempty"`
+	OldVersion bool `json:"old_version,omitempty"`
+	// Refused is why the inviter refused our acceptance of its invite
+	// (RefusedUsed, RefusedExpired); nothing is sent then.
+	Refused  string    `json:"refused,omitempty"`
+	Created  time.Time `json:"created"`
+	Activity time.Time `json:"activity"`
+	Unread   int       `json:"unread,omitempty"`
 }
 
 func (c *contactRec) name() string {
@@ -175,6 +178,7 @@ type inviteRec struct {
 	OneTime bool       `json:"one_time"`
 	Expires time.Time  `json:"expires"`
 	Used    int        `json:"used"`
+	Refused int        `json:"refused,omitempty"` // refusals sent (bounded by maxRefusals)
 }
 
 // msgRec is the body of a vault message: one entry of a conversation.
@@ -198,6 +202,8 @@ type noticeRec struct {
 	By    string `json:"by"`              // "me" or the contact's id
 	Timer uint32 `json:"timer,omitempty"` // for "timer"
 	Burn  bool   `json:"burn,omitempty"`
+	// Reason is why an invite's use was refused, for "invite-refused".
+	Reason string `json:"reason,omitempty"`
 }
 
 // msgIndex locates a message by id.

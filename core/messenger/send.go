@@ -563,6 +563,11 @@ func (n *noticeRec) text() string {
 		return "You accepted their new safety number"
 	case "key-request":
 		return "Someone with another safety number wrote on this conversation's mailbox. Nothing changes unless you accept their safety number as this contact's new one."
+	case "invite-refused":
+		if n.Reason == RefusedExpired {
+			return "They refused: the invite had expired. Ask for a new one."
+		}
+		return "They refused: the invite was already used. Ask for a new one."
 	case "old-version":
 		return "They use an older version of Ephemera: their messages cannot be read until they update"
 	case "moved":

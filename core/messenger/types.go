@@ -95,11 +95,14 @@ type Contact struct {
 	RequestPseudonym string `json:"request_pseudonym,omitempty"`
 	// OldVersion: their messages come from an older version of Ephemera
 	// and are not read (OldVersionIgnored).
-	OldVersion bool          `json:"old_version,omitempty"`
-	Timer      time.Duration `json:"timer"` // the conversation's default expiry
-	TimerBurn  bool          `json:"timer_burn"`
-	Activity   time.Time     `json:"activity"`
-	Unread     int           `json:"unread"`
+	OldVersion bool `json:"old_version,omitempty"`
+	// Refused: the inviter refused our use of its invite (RefusedUsed,
+	// RefusedExpired); nothing can be sent to this contact.
+	Refused   string        `json:"refused,omitempty"`
+	Timer     time.Duration `json:"timer"` // the conversation's default expiry
+	TimerBurn bool          `json:"timer_burn"`
+	Activity  time.Time     `json:"activity"`
+	Unread    int           `json:"unread"`
 }
 
 func (c *contactRec) public() Contact {
@@ -107,7 +110,8 @@ func (c *contactRec) public() Contact {
 		ID: c.ID, Name: c.name(), Pseudonym: c.Pseudonym, Relay: c.Theirs.Relay,
 		Verified: c.Verified, Blocked: c.Blocked, Pending: c.Initiator && !c.Answered,
 		KeyChanged: len(c.KeyChanged) > 0, RequestPseudonym: c.requestPseudonym(), OldVersion: c.OldVersion,
-		Timer: time.Duration(c.Timer) * time.Second, TimerBurn: c.TimerBurn,
+		Refused: c.Refused,
+		Timer:   time.Duration(c.Timer) * time.Second, TimerBurn: c.TimerBurn,
 		Activity: c.Activity, Unread: c.Unread,
 	}
 }
