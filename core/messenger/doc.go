@@ -18,7 +18,10 @@
 // invitee's identity bundle and a new mailbox of theirs for this contact)
 // to the invite's mailbox. The inviter answers with a hello naming a new
 // mailbox of its own for the contact, and the invite's mailbox is no
-// longer used by them. Contacts on different relays work: the messenger
+// longer used by them. A one-time invite that was already used is refused
+// by AcceptInvite (ErrInviteUsed); a hello the inviter refuses (used or
+// expired) is answered with a refusal, which the accepting side reports
+// (InviteRefused) instead of waiting for an answer forever. Contacts on different relays work: the messenger
 // keeps a connection to every relay it needs (one per relay, or one per
 // contact mailbox with Config.IsolateMailboxes, optionally through a
 // SOCKS5 proxy such as Tor's).
