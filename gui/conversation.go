@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -132,7 +133,10 @@ func (v *conversationView) setContact(c messenger.Contact) {
 		b = append(b, "Blocked")
 	}
 	if c.KeyChanged {
-		b = append(b, "⚠ Safety number changed")
+		b = append(b, "⚠ Request from another identity")
+	}
+	if c.Refused != "" {
+		b = append(b, "Invite refused: ask for a new one")
 	}
 	v.badges.SetText(strings.Join(b, " · "))
 	if c.Timer > 0 {
@@ -484,8 +488,12 @@ func (v *conversationView) showMenu(anchor fyne.CanvasObject) {
 		fyne.NewMenuItem("Disappearing messages…", v.pickTimer),
 	}
 	if c.KeyChanged {
-		items = append(items, fyne.NewMenuItem("Accept the new safety number", func() {
-			dialog.ShowConfirm("Accept the new key?", "Do this only after checking the new safety number with "+c.Name+
+		text := "Someone calling themselves " + strconv.Quote(c.RequestPseudonym) + " asked to replace " + c.Name + "'s identity."
+		if sn, err := m.RequestSafetyNumber(c.ID); err == nil {
+			text += "\nTheir safety number:\n" + sn.String()
+		}
+		items = append(items, fyne.NewMenuItem("Accept the new safety number…", func() {
+			dialog.ShowConfirm("Accept the new key?", text+"\n\nDo this only after checking this safety number with "+c.Name+
 				" in person or on a call.", func(ok bool) {
 				if !ok {
 					return
@@ -496,6 +504,12 @@ func (v *conversationView) showMenu(anchor fyne.CanvasObject) {
 					changed(nc)
 				}
 			}, u.win)
+		}), fyne.NewMenuItem("Decline the request", func() {
+			if nc, err := m.DeclineKeyChange(c.ID); err != nil {
+				dialog.ShowError(err, u.win)
+			} else {
+				changed(nc)
+			}
 		}))
 	}
 	block := "Block…"

@@ -442,7 +442,10 @@ func (r *convRow) set(c messenger.Contact, last string, open bool) {
 		b = append(b, "blocked")
 	}
 	if c.KeyChanged {
-		b = append(b, "⚠ key changed")
+		b = append(b, "⚠ identity request")
+	}
+	if c.Refused != "" {
+		b = append(b, "invite refused")
 	}
 	r.badges.SetText(strings.Join(b, " · "))
 	if c.Unread > 0 && !open {

@@ -191,7 +191,17 @@ func init() {
 				return printJSON(inv.stdout, cs)
 			}
 			for _, c := range cs {
-				fmt.Fprintf(inv.stdout, "%s  %s  verified=%v blocked=%v\n", c.ID, c.Name, c.Verified, c.Blocked)
+				fmt.Fprintf(inv.stdout, "%s  %s  verified=%v blocked=%v", c.ID, c.Name, c.Verified, c.Blocked)
+				if c.KeyChanged {
+					fmt.Fprintf(inv.stdout, "  request-from=%q", c.RequestPseudonym)
+				}
+				if c.OldVersion {
+					fmt.Fprint(inv.stdout, "  old-version")
+				}
+				if c.Refused != "" {
+					fmt.Fprintf(inv.stdout, "  refused=%s", c.Refused)
+				}
+				fmt.Fprintln(inv.stdout)
 			}
 			return nil
 		})
@@ -366,12 +376,19 @@ func init() {
 			return m.SaveFile(inv.args[0], inv.args[1])
 		})
 
-	withProfile("safety-number", "CONTACT", "print the safety number to compare with the contact", nil,
+	var ofRequest bool
+	withProfile("safety-number", "[--request] CONTACT", "print the safety number to compare with the contact",
+		func(fs *flag.FlagSet) {
+			fs.BoolVar(&ofRequest, "request", false, "the safety number of the other identity that asked to take over the conversation")
+		},
 		func(ctx context.Context, inv *invocation, m *messenger.Messenger) error {
 			if err := nargs(inv, 1, "a contact"); err != nil {
 				return err
 			}
 			sn, err := m.SafetyNumber(inv.args[0])
+			if ofRequest {
+				sn, err = m.RequestSafetyNumber(inv.args[0])
+			}
 			if err != nil {
 				return err
 			}
@@ -399,9 +416,22 @@ func init() {
 		func(m *messenger.Messenger, c string) (messenger.Contact, error) { return m.BlockContact(c, true) }, "is blocked")
 	contactAction("unblock", "unblock a contact",
 		func(m *messenger.Messenger, c string) (messenger.Contact, error) { return m.BlockContact(c, false) }, "is unblocked")
-	contactAction("accept-key", "accept a contact's new safety number after a key change",
-		func(m *messenger.Messenger, c string) (messenger.Contact, error) { return m.AcceptKeyChange(c) }, "can be written to again")
+	contactAction("accept-key", "accept the other identity that asked to take over a contact's conversation (check safety-number --request first)",
+		func(m *messenger.Messenger, c string) (messenger.Contact, error) { return m.AcceptKeyChange(c) }, "now has the new safety number")
+	contactAction("decline-key", "drop the request of another identity on a contact's conversation",
+		func(m *messenger.Messenger, c string) (messenger.Contact, error) { return m.DeclineKeyChange(c) }, "keeps the known safety number")
 
+	withProfile("reset-identity", "", "replace this profile's identity keys; every contact is asked to accept the new safety number", nil,
+		func(ctx context.Context, inv *invocation, m *messenger.Messenger) error {
+			if err := nargs(inv, 0, "no arguments"); err != nil {
+				return err
+			}
+			if err := m.ResetIdentity(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(inv.stdout, "new identity; contacts see a request to accept it")
+			return nil
+		})
 	withProfile("reset-session", "CONTACT", "start a new encrypted session with a contact", nil,
 		func(ctx context.Context, inv *invocation, m *messenger.Messenger) error {
 			if err := m.ResetSession(ctx, inv.args[0]); err != nil {
@@ -607,6 +637,37 @@ func drainEvents(inv *invocation, m *messenger.Messenger, sub *messenger.Subscri
 }
 
 func showEvent(inv *invocation, m *messenger.Messenger, e messenger.Event, asJSON bool) (bool, error) {
+	switch e := e.(type) {
+	case messenger.IdentityRequest:
+		if asJSON {
+			return true, printJSON(inv.stdout, map[string]string{"event": "identity-request",
+				"contact": e.Contact.ID, "name": e.Contact.Name, "pseudonym": e.Pseudonym})
+		}
+		_, err := fmt.Fprintf(inv.stdout, "request: %q, with another safety number than %s's, wrote on %s's mailbox; nothing changes unless you run accept-key %s (compare safety-number --request %s first) or decline-key\n",
+			e.Pseudonym, e.Contact.Name, e.Contact.Name, e.Contact.ID, e.Contact.ID)
+		return true, err
+	case messenger.InviteRefused:
+		if asJSON {
+			return true, printJSON(inv.stdout, map[string]string{"event": "invite-refused",
+				"contact": e.Contact.ID, "name": e.Contact.Name, "reason": e.Reason})
+		}
+		why := "was already used"
+		if e.Reason == messenger.RefusedExpired {
+			why = "had expired"
+		}
+		_, err := fmt.Fprintf(inv.stdout, "refused: %s did not add you, the invite %s; ask for a new one\n", e.Contact.Name, why)
+		return true, err
+	case messenger.OldVersionIgnored:
+		if asJSON {
+			return true, printJSON(inv.stdout, map[string]string{"event": "old-version", "contact": e.Contact, "invite": e.Invite})
+		}
+		who := "an answer to invite " + e.Invite
+		if e.Contact != "" {
+			who = "a message from " + e.Contact
+		}
+		_, err := fmt.Fprintf(inv.stdout, "ignored %s: made by an older version of Ephemera, which must update\n", who)
+		return true, err
+	}
 	ma, ok := e.(messenger.MessageAdded)
 	if !ok || ma.Message.From == "me" {
 		return false, nil

@@ -30,7 +30,7 @@
 //
 // The binary form ([Invite.Marshal], [ParseBinary]), integers big-endian:
 //
-//	u8   version = 1
+//	u8   version = 2 (1: an older messenger protocol, refused)
 //	u8   flags: bit 0 = one-time; other bits must be zero
 //	[16] invite id
 //	u32  expiry, Unix seconds (UTC)

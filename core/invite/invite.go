@@ -17,8 +17,13 @@ import (
 	"github.com/ephemera-im/ephemera/net/wsconn"
 )
 
-// Version is the version byte of the invite encoding.
-const Version = 1
+// Version is the version byte of the invite encoding. Version 2 has the
+// encoding of version 1 and says that the inviter speaks the messenger's
+// protocol version 2 (messages bound to their mailboxes, see
+// docs/PROTOCOL.md section 26): a client of either version refuses the
+// other's invites with a clear error instead of meeting a contact it
+// cannot read.
+const Version = 2
 
 // Limits of the encoding.
 const (
@@ -39,6 +44,9 @@ var (
 	ErrBadSignature       = errors.New("invite: bad signature")
 	ErrExpired            = errors.New("invite: expired")
 	ErrUnsupportedVersion = errors.New("invite: made by a newer version of Ephemera (unsupported version)")
+	// ErrOldVersion: the invite's version is older than Version; its
+	// maker cannot read what we would send.
+	ErrOldVersion = errors.New("invite: made by an older version of Ephemera, which must be updated; ask for a new invite")
 	// ErrBundleMismatch: a Bundle is not the one the invite names.
 	ErrBundleMismatch = errors.New("invite: identity bundle does not match the invite")
 )
@@ -153,7 +161,10 @@ func ParseBinary(data []byte, now time.Time) (*Invite, error) {
 	}
 	r := reader{b: data}
 	v := r.byte("version")
-	if r.err == nil && v != Version {
+	if r.err == nil && v < Version {
+		return nil, fmt.Errorf("%w: version %d", ErrOldVersion, v)
+	}
+	if r.err == nil && v > Version {
 		return nil, fmt.Errorf("%w: version %d", ErrUnsupportedVersion, v)
 	}
 	flags := r.byte("flags")

@@ -253,7 +253,8 @@ func TestErrors(t *testing.T) {
 		{"too long", invite.Prefix + strings.Repeat("A", invite.MaxText), invite.ErrMalformed},
 		{"longer than any invite", invite.Prefix + strings.Repeat("A", 2000), invite.ErrMalformed},
 		{"prefix only", invite.Prefix, invite.ErrChecksum},
-		{"version 2", withCRC(mod(func(b []byte) []byte { b[0] = 2; return b })), invite.ErrUnsupportedVersion},
+		{"version 3", withCRC(mod(func(b []byte) []byte { b[0] = 3; return b })), invite.ErrUnsupportedVersion},
+		{"version 1", withCRC(mod(func(b []byte) []byte { b[0] = 1; return b })), invite.ErrOldVersion},
 		{"unknown flag", withCRC(resign(mod(func(b []byte) []byte { b[1] |= 0x80; return b }))), invite.ErrMalformed},
 		{"bad signature", withCRC(mod(func(b []byte) []byte { b[len(b)-1] ^= 1; return b })), invite.ErrBadSignature},
 		{"changed mailbox", withCRC(mod(func(b []byte) []byte { b[30] ^= 1; return b })), invite.ErrBadSignature},
@@ -271,7 +272,7 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	// The sentinels are distinct.
-	all := []error{invite.ErrMalformed, invite.ErrChecksum, invite.ErrBadSignature, invite.ErrExpired, invite.ErrUnsupportedVersion}
+	all := []error{invite.ErrMalformed, invite.ErrChecksum, invite.ErrBadSignature, invite.ErrExpired, invite.ErrUnsupportedVersion, invite.ErrOldVersion}
 	for i, a := range all {
 		for j, b := range all {
 			if i != j && errors.Is(a, b) {

@@ -49,6 +49,7 @@ var reasons = map[string]error{
 	"bad-signature":       invite.ErrBadSignature,
 	"expired":             invite.ErrExpired,
 	"unsupported-version": invite.ErrUnsupportedVersion,
+	"old-version":         invite.ErrOldVersion,
 }
 
 func h(b []byte) string { return hex.EncodeToString(b) }
@@ -116,8 +117,10 @@ func generate(t *testing.T) []vector {
 	} else {
 		typo[20] = 'Z'
 	}
-	v2 := bytes.Clone(bin)
-	v2[0] = 2
+	v3 := bytes.Clone(bin)
+	v3[0] = 3
+	v1 := bytes.Clone(bin)
+	v1[0] = 1
 	badSig := bytes.Clone(bin)
 	badSig[len(badSig)-1] ^= 1
 	expired := vs[0]
@@ -127,7 +130,9 @@ func generate(t *testing.T) []vector {
 		expired,
 		vector{Name: "invite-invalid-typo", Reason: "checksum", Now: t0.Unix(), Text: string(typo),
 			Comment: "one character of invite-alice-one-time changed; the CRC-32C catches it"},
-		vector{Name: "invite-invalid-version", Reason: "unsupported-version", Now: t0.Unix(), Text: withCRC(v2)},
+		vector{Name: "invite-invalid-version", Reason: "unsupported-version", Now: t0.Unix(), Text: withCRC(v3)},
+		vector{Name: "invite-invalid-old-version", Reason: "old-version", Now: t0.Unix(), Text: withCRC(v1),
+			Comment: "version 1: a client of messenger protocol version 1"},
 		vector{Name: "invite-invalid-signature", Reason: "bad-signature", Now: t0.Unix(), Text: withCRC(badSig),
 			Comment: "last signature bit flipped, checksum recomputed"},
 		vector{Name: "invite-invalid-prefix", Reason: "malformed", Now: t0.Unix(), Text: "EPH1:" + text[len(invite.Prefix):]},

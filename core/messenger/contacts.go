@@ -46,9 +46,6 @@ type hello struct {
 	Token   wire.Key32     `json:"token"`
 }
 
-// adMessage is the associated data of every ratchet message.
-var adMessage = []byte("ephemera message v1")
-
 // InviteOptions are the choices for CreateInvite.
 type InviteOptions struct {
 	// OneTime invites work for one contact only.
@@ -279,7 +276,7 @@ func (m *Messenger) inviteRecs() ([]inviteRec, error) {
 func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, error) {
 	inv, err := invite.Parse(strings.TrimSpace(code), m.now())
 	if err != nil {
-		return Contact{}, fmt.Errorf("%w: %v", ErrBadInvite, err)
+		return Contact{}, fmt.Errorf("%w: %w", ErrBadInvite, err)
 	}
 	if ed25519Equal(inv.SigningKey, m.id.SigningPublicKey()) {
 		return Contact{}, fmt.Errorf("%w: this is your own invite", ErrBadInvite)
@@ -295,6 +292,11 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	}
 	if err != nil {
 		return Contact{}, err
+	}
+	// A one-time invite publishes one one-time prekey: when only the
+	// last-resort key is left, someone accepted it before us.
+	if e, err := session.ParseEntry(entry); inv.OneTime && err == nil && e.LastResort {
+		return Contact{}, ErrInviteUsed
 	}
 	if err := inv.MatchBundle(peerBundle); err != nil {
 		return Contact{}, fmt.Errorf("%w: the relay's bundle does not match the invite: %v", ErrBadInvite, err)
@@ -317,7 +319,7 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	}
 	now := m.now().UTC()
 	c := &contactRec{ID: cid, Pseudonym: peerBundle.Pseudonym, Bundle: peerBundle.Marshal(),
-		Theirs: peerMailbox{Relay: inv.RelayURL, ID: inv.Mailbox, Token: inv.SendToken},
+		Theirs: peerMailbox{Relay: inv.RelayURL, ID: inv.Mailbox, Token: inv.SendToken, Invite: true},
 		Mine:   mine, Invite: hex.EncodeToString(inv.ID[:]), Initiator: true,
 		Created: now, Activity: now}
 	m.mu.Lock()
@@ -365,10 +367,10 @@ func (m *Messenger) helloContact(t *vault.Tx, inv *inviteRec, sess *session.Sess
 		return nil, errors.New("hello for another invite")
 	}
 	if inv.OneTime && inv.Used > 0 {
-		return nil, errors.New("one-time invite already used")
+		return nil, errInviteUsed
 	}
 	if !inv.Expires.After(m.now()) {
-		return nil, errors.New("invite expired")
+		return nil, errInviteExpired
 	}
 	mine, err := m.newMailbox()
 	if err != nil {
@@ -570,30 +572,88 @@ func (m *Messenger) SetVerified(name string, verified bool) (Contact, error) {
 	})
 }
 
-// AcceptKeyChange accepts a contact's new identity key: sending resumes,
-// and the contact is no longer verified.
+// AcceptKeyChange accepts the identity that asked to take over a
+// contact's conversation (Contact.KeyChanged) as the contact's new one:
+// its session and mailbox replace the contact's, and the contact is no
+// longer verified. Check the request's safety number
+// (RequestSafetyNumber) with the contact first.
 func (m *Messenger) AcceptKeyChange(name string) (Contact, error) {
-	return m.updateContact(name, func(_ *vault.Tx, c *contactRec) error {
-		if len(c.KeyChanged) == 0 {
+	var notice Message
+	c, err := m.updateContact(name, func(t *vault.Tx, c *contactRec) error {
+		if len(c.KeyChanged) == 0 || c.RequestTheirs == nil {
 			return nil
 		}
-		c.Bundle, c.KeyChanged, c.Verified = c.KeyChanged, nil, false
-		return nil
+		b, err := t.Session(pendingSession(c.ID))
+		if err != nil {
+			return fmt.Errorf("messenger: the request's session: %w", err)
+		}
+		sess := new(session.Session)
+		if err := sess.UnmarshalBinary(b); err != nil {
+			return fmt.Errorf("messenger: the request's session: %w", err)
+		}
+		nb, err := identity.ParseBundle(c.KeyChanged)
+		if err != nil {
+			return err
+		}
+		if err := t.PutSession(c.ID, b); err != nil {
+			return err
+		}
+		if err := t.DeleteSession(pendingSession(c.ID)); err != nil {
+			return err
+		}
+		m.sessions[c.ID] = sess
+		c.Bundle, c.Pseudonym, c.Theirs = c.KeyChanged, nb.Pseudonym, *c.RequestTheirs
+		c.KeyChanged, c.RequestTheirs, c.Verified, c.Answered = nil, nil, false, true
+		notice, err = m.addNotice(t, c, &noticeRec{Type: "key-accepted", By: "me"}, message.Expiry{Timer: c.Timer})
+		return err
+	})
+	if err == nil && notice.ID != "" {
+		m.hub.post(MessageAdded{Message: notice})
+	}
+	return c, err
+}
+
+// DeclineKeyChange drops the request of another identity on a contact's
+// mailbox (Contact.KeyChanged); the conversation goes on as before.
+func (m *Messenger) DeclineKeyChange(name string) (Contact, error) {
+	return m.updateContact(name, func(t *vault.Tx, c *contactRec) error {
+		c.KeyChanged, c.RequestTheirs = nil, nil
+		return t.DeleteSession(pendingSession(c.ID))
 	})
 }
 
+// pendingSession names the vault record of the session a request
+// (contactRec.KeyChanged) started; it never serves the conversation
+// before AcceptKeyChange.
+func pendingSession(contact string) string { return contact + "/request" }
+
 // SafetyNumber returns the safety number shared with a contact (digits
-// to compare, and a QR code payload).
+// to compare, and a QR code payload): that of the identity the
+// conversation is with, whatever requests came in (RequestSafetyNumber).
 func (m *Messenger) SafetyNumber(name string) (*identity.SafetyNumber, error) {
 	c, err := m.findContact(name)
 	if err != nil {
 		return nil, err
 	}
-	bundle := c.Bundle
-	if len(c.KeyChanged) > 0 {
-		bundle = c.KeyChanged
+	b, err := identity.ParseBundle(c.Bundle)
+	if err != nil {
+		return nil, err
 	}
-	b, err := identity.ParseBundle(bundle)
+	return m.id.SafetyNumber(b)
+}
+
+// RequestSafetyNumber returns the safety number of the identity that
+// asked to take over a contact's conversation (Contact.KeyChanged), to
+// compare before AcceptKeyChange. ErrNoRequest when there is none.
+func (m *Messenger) RequestSafetyNumber(name string) (*identity.SafetyNumber, error) {
+	c, err := m.findContact(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.KeyChanged) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoRequest, c.name())
+	}
+	b, err := identity.ParseBundle(c.KeyChanged)
 	if err != nil {
 		return nil, err
 	}
@@ -628,6 +688,9 @@ func (m *Messenger) DeleteContact(name string) error {
 			}
 		}
 		if err := t.DeleteSession(c.ID); err != nil {
+			return err
+		}
+		if err := t.DeleteSession(pendingSession(c.ID)); err != nil {
 			return err
 		}
 		outbox, err := t.Outbox()
@@ -702,12 +765,14 @@ func (m *Messenger) SetTimer(ctx context.Context, name string, d time.Duration, 
 	return out, err
 }
 
+// canSend: a request by another identity (KeyChanged) does not stop
+// sending, which goes on with the identity the conversation is with.
 func (c *contactRec) canSend() error {
 	switch {
 	case c.Blocked:
 		return ErrBlocked
-	case len(c.KeyChanged) > 0:
-		return ErrKeyChanged
+	case c.Refused != "":
+		return ErrInviteRefused
 	}
 	return nil
 }

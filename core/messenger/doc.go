@@ -18,7 +18,10 @@
 // invitee's identity bundle and a new mailbox of theirs for this contact)
 // to the invite's mailbox. The inviter answers with a hello naming a new
 // mailbox of its own for the contact, and the invite's mailbox is no
-// longer used by them. Contacts on different relays work: the messenger
+// longer used by them. A one-time invite that was already used is refused
+// by AcceptInvite (ErrInviteUsed); a hello the inviter refuses (used or
+// expired) is answered with a refusal, which the accepting side reports
+// (InviteRefused) instead of waiting for an answer forever. Contacts on different relays work: the messenger
 // keeps a connection to every relay it needs (one per relay, or one per
 // contact mailbox with Config.IsolateMailboxes, optionally through a
 // SOCKS5 proxy such as Tor's).
@@ -31,11 +34,15 @@
 // messages (core/session) around core/message encodings; docs/PROTOCOL.md
 // part III lists the control messages.
 //
-// A contact's identity key can change (ResetIdentity on their side): the
-// new session's hello names another identity, the conversation stops
-// sending (ErrKeyChanged) and shows a notice until AcceptKeyChange, which
-// clears the verified flag. ResetSession starts a new session with the
-// same identity. MoveRelay gives every contact a new mailbox on another
+// Every ratchet message is bound to the mailbox it is sent to and that
+// mailbox's role, invite or contact (bind.go): a relay that moves an
+// envelope between our mailboxes gets nothing read. A contact's identity
+// key can change (ResetIdentity on their side): the new session's hello
+// on their mailbox names another identity, which is only a request
+// (IdentityRequest, Contact.KeyChanged): the conversation's identity,
+// session and mailbox stay, and sending goes on, until AcceptKeyChange
+// (which clears the verified flag) or DeclineKeyChange. ResetSession
+// starts a new session with the same identity. MoveRelay gives every contact a new mailbox on another
 // relay and tells them through their sessions.
 //
 // # Sending: the outbox

@@ -64,3 +64,39 @@ func connState(s relayclient.State) ConnState {
 	}
 	return StateDisconnected
 }
+
+// IdentityRequest reports that someone with another identity than
+// Contact's started a session on the mailbox Contact writes to (their new
+// device or identity, or someone they gave the mailbox to). Nothing of the
+// conversation changed: it goes on with the known identity until the user
+// compares the request's safety number (RequestSafetyNumber) and accepts
+// it (AcceptKeyChange) or declines it (DeclineKeyChange). Pseudonym is
+// what the requester calls itself. Contact.KeyChanged stays set meanwhile.
+type IdentityRequest struct {
+	Contact   Contact
+	Pseudonym string
+}
+
+func (IdentityRequest) isEvent() {}
+
+// OldVersionIgnored reports a message made by an older version of
+// Ephemera (protocol version 1, whose messages are not bound to their
+// mailbox) that was therefore not read: from Contact (its id), or an
+// answer to our invite Invite (its id) when no contact exists yet.
+type OldVersionIgnored struct {
+	Contact string
+	Invite  string
+}
+
+func (OldVersionIgnored) isEvent() {}
+
+// InviteRefused reports that the inviter refused our acceptance of its
+// invite: Reason is RefusedUsed (a one-time invite someone used first) or
+// RefusedExpired. Contact.Refused is set, nothing more is sent to it and
+// what we had sent is marked failed; ask for a new invite.
+type InviteRefused struct {
+	Contact Contact
+	Reason  string
+}
+
+func (InviteRefused) isEvent() {}

@@ -167,7 +167,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func TestIdentityChangeBlocksSendingUntilAccepted(t *testing.T) {
+// A new identity on a contact's mailbox is a request: nothing of the
+// conversation changes (identity, safety number, verified flag, sending)
+// until the user accepts it.
+func TestIdentityChangeIsARequestUntilAccepted(t *testing.T) {
 	relay := startRelay(t)
 	alice, _ := create(t, "Alice", relay)
 	bob, _ := create(t, "Bob", relay)
@@ -184,21 +187,30 @@ func TestIdentityChangeBlocksSendingUntilAccepted(t *testing.T) {
 	}
 	syncAll(t, bob, alice)
 	c, _ := alice.FindContact("Bob")
-	if !c.KeyChanged || c.Verified {
-		t.Fatalf("after Bob's new identity: KeyChanged=%v Verified=%v, want true, false", c.KeyChanged, c.Verified)
+	if !c.KeyChanged || !c.Verified || c.RequestPseudonym != "Bob" {
+		t.Fatalf("after Bob's new identity: KeyChanged=%v Verified=%v RequestPseudonym=%q, want true, true, Bob", c.KeyChanged, c.Verified, c.RequestPseudonym)
 	}
-	if _, err := alice.SendText(t.Context(), "Bob", "blocked?", SendOptions{}); !errors.Is(err, ErrKeyChanged) {
-		t.Fatalf("sending after a key change: got %v, want ErrKeyChanged", err)
+	if _, err := alice.SendText(t.Context(), "Bob", "to the known identity", SendOptions{}); err != nil {
+		t.Fatalf("sending while a request waits: %v", err)
 	}
-	after, err := alice.SafetyNumber("Bob")
+	if now, err := alice.SafetyNumber("Bob"); err != nil || now.String() != before.String() {
+		t.Fatalf("the safety number changed before the request was accepted (%v)", err)
+	}
+	after, err := alice.RequestSafetyNumber("Bob")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if after.String() == before.String() {
-		t.Fatal("the safety number did not change with the identity")
+		t.Fatal("the request's safety number is the old identity's")
 	}
-	if _, err := alice.AcceptKeyChange("Bob"); err != nil {
-		t.Fatal(err)
+	if c, err := alice.AcceptKeyChange("Bob"); err != nil || c.KeyChanged || c.Verified {
+		t.Fatalf("accepting: %+v, %v", c, err)
+	}
+	if now, _ := alice.SafetyNumber("Bob"); now.String() != after.String() {
+		t.Fatal("after accepting, the safety number is not the request's")
+	}
+	if _, err := alice.RequestSafetyNumber("Bob"); !errors.Is(err, ErrNoRequest) {
+		t.Fatalf("request safety number after accepting: got %v, want ErrNoRequest", err)
 	}
 	if _, err := alice.SendText(t.Context(), "Bob", "accepted", SendOptions{}); err != nil {
 		t.Fatal(err)

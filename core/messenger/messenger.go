@@ -40,11 +40,17 @@ var (
 	ErrAmbiguous       = errors.New("messenger: more than one contact has that name")
 	ErrBadInvite       = errors.New("messenger: bad invite")
 	ErrBlocked         = errors.New("messenger: contact is blocked")
-	ErrKeyChanged      = errors.New("messenger: the contact's identity key changed; accept the new safety number first")
-	ErrNotAnswered     = errors.New("messenger: the contact has not answered the invite yet")
-	ErrUnknownMessage  = errors.New("messenger: unknown message")
-	ErrClosed          = errors.New("messenger: closed")
-	ErrFileTooLarge    = errors.New("messenger: file too large for the relay")
+	ErrKeyChanged      = errors.New("messenger: another identity asked to take over this conversation; accept or decline it first")
+	ErrNoRequest       = errors.New("messenger: no other identity asked to take over this conversation")
+	// ErrInviteUsed: a one-time invite that someone already accepted.
+	ErrInviteUsed = errors.New("messenger: this one-time invite was already used; ask for a new one")
+	// ErrInviteRefused: the inviter refused our acceptance of its invite
+	// (Contact.Refused says why); nothing can be sent.
+	ErrInviteRefused  = errors.New("messenger: the inviter refused this invite's use (already used or expired); ask for a new one")
+	ErrNotAnswered    = errors.New("messenger: the contact has not answered the invite yet")
+	ErrUnknownMessage = errors.New("messenger: unknown message")
+	ErrClosed         = errors.New("messenger: closed")
+	ErrFileTooLarge   = errors.New("messenger: file too large for the relay")
 )
 
 // Config opens or creates a profile.

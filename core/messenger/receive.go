@@ -90,6 +90,7 @@ type received struct {
 	watch    []*contactRec           // new contacts whose mailboxes to read
 	acks     map[wire.MailboxID][]uint64
 	download []string // message ids of files to fetch
+	wake     bool     // something was put in the outbox directly
 }
 
 func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
@@ -149,7 +150,7 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	case rc.acks <- r.acks:
 	case <-m.ctx.Done():
 	}
-	if len(r.receipts) > 0 {
+	if len(r.receipts) > 0 || r.wake {
 		m.wakeOutbox()
 	}
 	for _, e := range r.events {
@@ -218,18 +219,20 @@ func (m *Messenger) handleDelivery(t *vault.Tx, r *received, d relayclient.Deliv
 		return nil
 	}
 	for _, ct := range parts {
-		if err := m.handleRatchetMessage(t, r, owner, ct); err != nil {
+		if err := m.handleRatchetMessage(t, r, owner, d.Mailbox, ct); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// handleRatchetMessage processes one ratchet message that came to one of
-// our mailboxes (owner: a contact id or "invite:" and an invite id).
-func (m *Messenger) handleRatchetMessage(t *vault.Tx, r *received, owner string, ct []byte) error {
+// handleRatchetMessage processes one ratchet message that came to our
+// mailbox mb (owner: a contact id or "invite:" and an invite id). It is
+// read only under the associated data of that mailbox and its role, so a
+// message the relay moved from another mailbox is dropped.
+func (m *Messenger) handleRatchetMessage(t *vault.Tx, r *received, owner string, mb wire.MailboxID, ct []byte) error {
 	if inviteID, ok := strings.CutPrefix(owner, "invite:"); ok {
-		return m.handleInviteEnvelope(t, r, inviteID, ct)
+		return m.handleInviteEnvelope(t, r, inviteID, messageAD(roleInvite, mb), ct)
 	}
 	c, err := contactIn(t, owner)
 	if errors.Is(err, ErrUnknownContact) {
@@ -242,11 +245,19 @@ func (m *Messenger) handleRatchetMessage(t *vault.Tx, r *received, owner string,
 	if err != nil {
 		return err
 	}
-	pt, err := sess.Decrypt(ct, adMessage)
+	ad := messageAD(roleContact, mb)
+	pt, err := sess.Decrypt(ct, ad)
 	if err != nil {
 		// Perhaps a new session: a reset from the contact, started from
-		// the prekeys on our mailbox for them.
-		return m.handleReset(t, r, c, ct)
+		// the prekeys on our mailbox for them, or another identity's
+		// request.
+		return m.handleReset(t, r, c, ad, ct)
+	}
+	if c.OldVersion {
+		c.OldVersion = false
+		if err := putContact(t, c); err != nil {
+			return err
+		}
 	}
 	if err := m.putSession(t, c.ID, sess); err != nil {
 		return err
@@ -271,7 +282,7 @@ func (m *Messenger) writeSession(t *vault.Tx, id string, s *session.Session) err
 }
 
 // handleInviteEnvelope: a first message to one of our invites.
-func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID string, ct []byte) error {
+func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID string, ad, ct []byte) error {
 	inv, err := getJSON[inviteRec](t.Setting(setInvite + inviteID))
 	if errors.Is(err, vault.ErrNotFound) {
 		return nil
@@ -294,7 +305,7 @@ func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID stri
 		if err != nil {
 			continue
 		}
-		if pt, err := sess.Decrypt(ct, adMessage); err == nil {
+		if pt, err := sess.Decrypt(ct, ad); err == nil {
 			if err := m.putSession(t, c.ID, sess); err != nil {
 				return err
 			}
@@ -305,24 +316,30 @@ func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID stri
 	if err != nil {
 		return err
 	}
-	sess, pt, err := session.Respond(m.keys, store, ct, adMessage, m.rand)
+	sess, pt, err := session.Respond(m.keys, store, ct, ad, m.rand)
 	if err != nil {
+		if m.oldVersionHello(ct) {
+			m.log.Info("ignored an answer to an invite from an older version of Ephemera")
+			r.events = append(r.events, OldVersionIgnored{Invite: inviteID})
+			return nil
+		}
 		m.log.Debug("dropping a first message that does not decrypt", "err", err)
 		return nil
 	}
-	msg, err := message.Unmarshal(pt)
-	if err != nil {
+	msg, h, ok := parseHello(pt)
+	if !ok {
 		return nil
 	}
-	ctl, ok := msg.Body.(*message.Control)
-	if !ok || ctl.Type != ctlHello {
-		return nil
-	}
-	var h hello
-	if err := json.Unmarshal(ctl.Data, &h); err != nil {
-		return nil
+	if fresh, err := firstHandshake(t, msg.ID); err != nil || !fresh {
+		return err // a replayed handshake
 	}
 	c, err := m.helloContact(t, &inv, sess, h)
+	if errors.Is(err, errInviteUsed) || errors.Is(err, errInviteExpired) {
+		m.log.Info("refused a contact request", "reason", err)
+		// They are told, so their side does not wait for an answer.
+		r.wake = true
+		return m.refuseHello(t, &inv, sess, h, err)
+	}
 	if err != nil {
 		m.log.Info("refused a contact request", "reason", err)
 		return nil
@@ -341,29 +358,26 @@ func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID stri
 	return nil
 }
 
-// handleReset: an envelope on a contact's mailbox that its session cannot
-// read. If it starts a new session from our prekeys, by the same identity
-// it is a reset; by another, the contact's key changed.
-func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ct []byte) error {
+// handleReset: a message on a contact's mailbox that its session cannot
+// read. If it starts a new session from our prekeys for this mailbox (its
+// associated data names the mailbox and its role), by the contact's
+// identity it is a reset. By another identity it is a request: kept
+// apart until the user accepts it (AcceptKeyChange), and nothing of the
+// conversation (identity, session, mailbox) changes before.
+func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct []byte) error {
+	if c.Blocked {
+		return nil // what a blocked contact sends is dropped, new sessions too
+	}
 	store, err := clonePrekeys(m.prekeys)
 	if err != nil {
 		return err
 	}
-	sess, pt, err := session.Respond(m.keys, store, ct, adMessage, m.rand)
+	sess, pt, err := session.Respond(m.keys, store, ct, ad, m.rand)
 	if err != nil {
-		m.log.Debug("dropping a message that does not decrypt")
-		return nil
+		return m.checkOldVersion(t, r, c, ct)
 	}
-	msg, err := message.Unmarshal(pt)
-	if err != nil {
-		return nil
-	}
-	ctl, ok := msg.Body.(*message.Control)
-	if !ok || ctl.Type != ctlHello {
-		return nil
-	}
-	var h hello
-	if json.Unmarshal(ctl.Data, &h) != nil {
+	msg, h, ok := parseHello(pt)
+	if !ok || h.Relay == "" {
 		return nil
 	}
 	b, err := identity.ParseBundle(h.Bundle)
@@ -374,25 +388,38 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ct []by
 	if !ed25519Equal(b.SigningKey, peer.Signing) || !bytesEqual(b.DHKey, peer.DH.Bytes()) {
 		return nil
 	}
+	// A handshake acts once: a replay (of a reset made with the
+	// last-resort key, which the prekeys cannot refuse) changes nothing.
+	if fresh, err := firstHandshake(t, msg.ID); err != nil || !fresh {
+		return err
+	}
 	old, err := identity.ParseBundle(c.Bundle)
 	if err != nil {
 		return err
 	}
-	notice := &noticeRec{Type: "reset", By: c.ID}
-	if !old.Equal(b) {
-		if ed25519Equal(old.SigningKey, b.SigningKey) && bytesEqual(old.DHKey, b.DHKey) {
-			c.Bundle = b.Marshal() // same keys, new pseudonym or envelope key
-		} else {
-			c.KeyChanged, c.Verified = b.Marshal(), false
-			notice = &noticeRec{Type: "key-change", By: c.ID}
+	theirs := peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token}
+	var notice *noticeRec
+	if ed25519Equal(old.SigningKey, b.SigningKey) && bytesEqual(old.DHKey, b.DHKey) {
+		c.Bundle = b.Marshal() // same keys, perhaps a new pseudonym or envelope key
+		c.Theirs = theirs
+		c.Answered = true
+		if err := m.putSession(t, c.ID, sess); err != nil {
+			return err
 		}
+		notice = &noticeRec{Type: "reset", By: c.ID}
+	} else {
+		sb, err := sess.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if err := t.PutSession(pendingSession(c.ID), sb); err != nil {
+			return err
+		}
+		c.KeyChanged, c.RequestTheirs = b.Marshal(), &theirs
+		notice = &noticeRec{Type: "key-request", By: c.ID}
+		r.events = append(r.events, IdentityRequest{Contact: c.public(), Pseudonym: b.Pseudonym})
 	}
-	c.Theirs = peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token}
-	c.Answered = true
 	if err := putContact(t, c); err != nil {
-		return err
-	}
-	if err := m.putSession(t, c.ID, sess); err != nil {
 		return err
 	}
 	pkb, err := store.MarshalBinary()
@@ -409,6 +436,34 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ct []by
 	}
 	r.events = append(r.events, ContactChanged{Contact: c.public()}, MessageAdded{Message: pm})
 	return nil
+}
+
+// parseHello decodes a hello control message.
+func parseHello(pt []byte) (message.Message, hello, bool) {
+	var h hello
+	msg, err := message.Unmarshal(pt)
+	if err != nil {
+		return msg, h, false
+	}
+	ctl, ok := msg.Body.(*message.Control)
+	if !ok || ctl.Type != ctlHello || json.Unmarshal(ctl.Data, &h) != nil {
+		return msg, h, false
+	}
+	return msg, h, true
+}
+
+// firstHandshake records the id of a handshake's first message and
+// reports whether it was new: a replayed handshake is recognised by it
+// whatever envelope it comes in (the envelope's digest catches only
+// the same bytes).
+func firstHandshake(t *vault.Tx, id message.ID) (bool, error) {
+	key := setSeenHS + hex.EncodeToString(id[:])
+	if _, err := t.Setting(key); err == nil {
+		return false, nil
+	} else if !errors.Is(err, vault.ErrNotFound) {
+		return false, err
+	}
+	return true, t.PutSetting(key, []byte{1})
 }
 
 // handlePlaintext acts on a decrypted message from contact c.
@@ -437,6 +492,9 @@ func (m *Messenger) handlePlaintext(t *vault.Tx, r *received, c *contactRec, pt 
 	}
 	if err := t.PutSetting(seen, []byte{1}); err != nil {
 		return err
+	}
+	if ctl, ok := msg.Body.(*message.Control); ok && ctl.Type == ctlRefused {
+		return m.handleRefusal(t, r, c, ctl)
 	}
 	if !c.Answered {
 		c.Answered = true
@@ -514,7 +572,16 @@ func (m *Messenger) handleControl(t *vault.Tx, r *received, c *contactRec, msg m
 			st = StateRead
 		}
 		for _, id := range ids {
-			pm, ok, err := setState(t, hex.EncodeToString(id[:]), st)
+			// A contact's receipts count for our messages to them only.
+			hid := hex.EncodeToString(id[:])
+			idx, err := getJSON[msgIndex](t.Setting(setMsgIndex + hid))
+			if errors.Is(err, vault.ErrNotFound) || err == nil && idx.Conversation != c.ID {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			pm, ok, err := setState(t, hid, st)
 			if err != nil {
 				return err
 			}

@@ -24,6 +24,7 @@ const (
 	setInvite   = "invite/" // setting prefix: inviteRec by id
 	setSeenEnv  = "seen/e/" // setting prefix: envelope digests already handled
 	setSeenMsg  = "seen/m/" // setting prefix: contact id + message id already stored
+	setSeenHS   = "seen/h/" // setting prefix: ids of first messages of handshakes acted on
 	setMsgIndex = "msgidx/" // setting prefix: message id → conversation and seq
 	setFile     = "xfer/"   // setting prefix: fileRec by message id
 )
@@ -118,6 +119,10 @@ type peerMailbox struct {
 	Relay string         `json:"relay"`
 	ID    wire.MailboxID `json:"id"`
 	Token wire.Key32     `json:"token"`
+	// Invite: this is the inviter's invite mailbox, which we write to
+	// until their answer names a mailbox for us (part of the messages'
+	// associated data, see bind.go).
+	Invite bool `json:"invite,omitempty"`
 }
 
 // contactRec is a contact record (vault.Contact.Data).
@@ -139,12 +144,23 @@ type contactRec struct {
 	// Timer is the conversation's default expiry.
 	Timer     uint32 `json:"timer,omitempty"`
 	TimerBurn bool   `json:"timer_burn,omitempty"`
-	// KeyChanged holds their new identity bundle until the user accepts
-	// it: sending stops meanwhile.
-	KeyChanged []byte    `json:"key_changed,omitempty"`
-	Created    time.Time `json:"created"`
-	Activity   time.Time `json:"activity"`
-	Unread     int       `json:"unread,omitempty"`
+	// KeyChanged holds the identity bundle of someone else who started a
+	// session on this contact's mailbox (a request), until the user
+	// accepts it as the contact's new identity or declines it. Until
+	// then nothing of the conversation changes: Bundle, Theirs and the
+	// session stay; the request's session is kept apart (pendingSession)
+	// and RequestTheirs is where it wants to be written to.
+	KeyChanged    []byte       `json:"key_changed,omitempty"`
+	RequestTheirs *peerMailbox `json:"request_theirs,omitempty"`
+	// OldVersion: their last unreadable message was made by protocol
+	// version 1 (reported once, until they send a readable one).
+	OldVersion bool `json:"old_version,omitempty"`
+	// Refused is why the inviter refused our acceptance of its invite
+	// (RefusedUsed, RefusedExpired); nothing is sent then.
+	Refused  string    `json:"refused,omitempty"`
+	Created  time.Time `json:"created"`
+	Activity time.Time `json:"activity"`
+	Unread   int       `json:"unread,omitempty"`
 }
 
 func (c *contactRec) name() string {
@@ -162,6 +178,7 @@ type inviteRec struct {
 	OneTime bool       `json:"one_time"`
 	Expires time.Time  `json:"expires"`
 	Used    int        `json:"used"`
+	Refused int        `json:"refused,omitempty"` // refusals sent (bounded by maxRefusals)
 }
 
 // msgRec is the body of a vault message: one entry of a conversation.
@@ -185,6 +202,8 @@ type noticeRec struct {
 	By    string `json:"by"`              // "me" or the contact's id
 	Timer uint32 `json:"timer,omitempty"` // for "timer"
 	Burn  bool   `json:"burn,omitempty"`
+	// Reason is why an invite's use was refused, for "invite-refused".
+	Reason string `json:"reason,omitempty"`
 }
 
 // msgIndex locates a message by id.

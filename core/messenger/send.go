@@ -202,7 +202,7 @@ func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session
 	if err != nil {
 		return nil, err
 	}
-	ct, err := sess.Encrypt(pt, adMessage)
+	ct, err := sess.Encrypt(pt, theirsAD(c))
 	if err != nil {
 		return nil, err
 	}
@@ -557,8 +557,19 @@ func (n *noticeRec) text() string {
 			return fmt.Sprintf("%s set messages to burn %s after reading", who, d)
 		}
 		return fmt.Sprintf("%s set disappearing messages to %s", who, d)
-	case "key-change":
-		return "Their safety number changed. Sending is paused until you accept the new one."
+	case "key-change": // written by versions before requests
+		return "Their safety number changed"
+	case "key-accepted":
+		return "You accepted their new safety number"
+	case "key-request":
+		return "Someone with another safety number wrote on this conversation's mailbox. Nothing changes unless you accept their safety number as this contact's new one."
+	case "invite-refused":
+		if n.Reason == RefusedExpired {
+			return "They refused: the invite had expired. Ask for a new one."
+		}
+		return "They refused: the invite was already used. Ask for a new one."
+	case "old-version":
+		return "They use an older version of Ephemera: their messages cannot be read until they update"
 	case "moved":
 		return who + " moved to another relay"
 	case "reset":

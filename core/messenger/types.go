@@ -2,6 +2,8 @@ package messenger
 
 import (
 	"time"
+
+	"github.com/ephemera-im/ephemera/core/identity"
 )
 
 // State is a message's delivery state.
@@ -85,21 +87,31 @@ type Contact struct {
 	Verified  bool   `json:"verified"`
 	Blocked   bool   `json:"blocked"`
 	Pending   bool   `json:"pending"` // we accepted their invite; their answer has not arrived yet
-	// KeyChanged: their identity key changed; sending is stopped until
-	// AcceptKeyChange.
-	KeyChanged bool          `json:"key_changed"`
-	Timer      time.Duration `json:"timer"` // the conversation's default expiry
-	TimerBurn  bool          `json:"timer_burn"`
-	Activity   time.Time     `json:"activity"`
-	Unread     int           `json:"unread"`
+	// KeyChanged: someone with another identity asked to take over this
+	// conversation (IdentityRequest); nothing changes until
+	// AcceptKeyChange, and DeclineKeyChange drops the request.
+	// RequestPseudonym is what the requester calls itself.
+	KeyChanged       bool   `json:"key_changed"`
+	RequestPseudonym string `json:"request_pseudonym,omitempty"`
+	// OldVersion: their messages come from an older version of Ephemera
+	// and are not read (OldVersionIgnored).
+	OldVersion bool `json:"old_version,omitempty"`
+	// Refused: the inviter refused our use of its invite (RefusedUsed,
+	// RefusedExpired); nothing can be sent to this contact.
+	Refused   string        `json:"refused,omitempty"`
+	Timer     time.Duration `json:"timer"` // the conversation's default expiry
+	TimerBurn bool          `json:"timer_burn"`
+	Activity  time.Time     `json:"activity"`
+	Unread    int           `json:"unread"`
 }
 
 func (c *contactRec) public() Contact {
 	return Contact{
 		ID: c.ID, Name: c.name(), Pseudonym: c.Pseudonym, Relay: c.Theirs.Relay,
 		Verified: c.Verified, Blocked: c.Blocked, Pending: c.Initiator && !c.Answered,
-		KeyChanged: len(c.KeyChanged) > 0,
-		Timer:      time.Duration(c.Timer) * time.Second, TimerBurn: c.TimerBurn,
+		KeyChanged: len(c.KeyChanged) > 0, RequestPseudonym: c.requestPseudonym(), OldVersion: c.OldVersion,
+		Refused: c.Refused,
+		Timer:   time.Duration(c.Timer) * time.Second, TimerBurn: c.TimerBurn,
 		Activity: c.Activity, Unread: c.Unread,
 	}
 }
@@ -111,4 +123,15 @@ type Invite struct {
 	QR      []byte    `json:"-"` // PNG of the code's QR
 	OneTime bool      `json:"one_time"`
 	Expires time.Time `json:"expires"`
+}
+
+func (c *contactRec) requestPseudonym() string {
+	if len(c.KeyChanged) == 0 {
+		return ""
+	}
+	b, err := identity.ParseBundle(c.KeyChanged)
+	if err != nil {
+		return ""
+	}
+	return b.Pseudonym
 }
