@@ -3,10 +3,14 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/wire"
 )
 
@@ -123,5 +127,76 @@ func TestMailboxConnLimit(t *testing.T) {
 	}
 	if d := c.deliver(); d.Seq != seq {
 		t.Errorf("c: got seq %d, want the backlog's %d", d.Seq, seq)
+	}
+}
+
+// fetchLog records the limit of every Fetch.
+type fetchLog struct {
+	store.Store
+	mu     sync.Mutex
+	limits []int
+}
+
+func (f *fetchLog) Fetch(ctx context.Context, id wire.MailboxID, after uint64, limit int) ([]store.Envelope, error) {
+	f.mu.Lock()
+	f.limits = append(f.limits, limit)
+	f.mu.Unlock()
+	return f.Store.Fetch(ctx, id, after, limit)
+}
+
+func (f *fetchLog) take() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.limits
+	f.limits = nil
+	return l
+}
+
+// TestSlowStart: a subscription fetches one envelope at first and more
+// only as its client acknowledges, so a client that never acknowledges
+// holds one frame of delivery memory at a time. (The window of 4 makes
+// the pump wait for acks; with the default 256 it runs ahead of them on
+// a backlog this small, one envelope per fetch.)
+func TestSlowStart(t *testing.T) {
+	e := newEnv(t, withLimits(func(l *Limits) { l.MaxInflight = 4 }))
+	log := &fetchLog{Store: e.store}
+	e.srv.store.s = log
+	o := newOwner(t)
+	sender := e.pipe()
+	o.register(sender, tokenHash(wire.Key32{5}))
+	for i := range 20 {
+		sender.send(o.id, wire.Key32{5}, fmt.Sprint("m", i))
+	}
+	sender.conn.Close("bye")
+	eventually(t, "the sender to leave", func() bool { return e.metric("ephemera_relay_connections") == 0 })
+	log.take()
+
+	// Never acknowledges: one at a time, up to the window.
+	c := e.pipe()
+	o.auth(c)
+	for range 4 {
+		c.deliver()
+	}
+	c.noDeliver()
+	for i, n := range log.take() {
+		if n != 1 {
+			t.Fatalf("fetch %d without acks asked for %d envelopes, want 1", i, n)
+		}
+	}
+	c.conn.Close("bye")
+	eventually(t, "the first reader to leave", func() bool { return e.metric("ephemera_relay_connections") == 0 })
+
+	// Acknowledges each window: the batch grows.
+	c = e.pipe()
+	o.auth(c)
+	for range 5 {
+		var seqs []uint64
+		for range 4 {
+			seqs = append(seqs, c.deliver().Seq)
+		}
+		mustType[*wire.OK](c, &wire.Ack{Mailbox: o.id, Seqs: seqs})
+	}
+	if limits := log.take(); slices.Max(limits) < 4 {
+		t.Errorf("fetches of an acknowledging client asked for %v envelopes, want the batch to grow", limits)
 	}
 }

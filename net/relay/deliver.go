@@ -32,6 +32,8 @@ type sub struct {
 	pending  bool     // the store may hold envelopes after cursor
 	running  bool     // a pump goroutine is active
 	started  bool     // OK for the Auth has been written: pumps may run
+	acks     bool     // an Ack removed frames since the last fetch
+	batch    int      // envelopes per fetch now (see fetch); 0 before the first
 	closed   bool     // the connection ended; start no more pumps
 }
 
@@ -111,6 +113,7 @@ func (s *sub) acked(seqs []uint64) {
 	for _, seq := range seqs {
 		if i, ok := slices.BinarySearch(s.inflight, seq); ok {
 			s.inflight = slices.Delete(s.inflight, i, i+1)
+			s.acks = true
 		}
 	}
 	if len(s.inflight) == 0 {
@@ -173,6 +176,17 @@ func (s *sub) pumpFrom(first *store.Envelope, charge int64) {
 		// A client with every frame acknowledged is reading: it asks for
 		// delivery memory before those that hold unacknowledged frames.
 		urgent := len(s.inflight) == 0
+		// Slow start: one envelope per fetch at first, twice as many
+		// after each fetch the client has acknowledged frames since (or
+		// has nothing in flight). A connection that never acknowledges
+		// holds one frame at a time, not a batch.
+		if s.batch == 0 {
+			s.batch = 1
+		} else if s.acks || urgent {
+			s.batch = min(2*s.batch, fetchBatch)
+		}
+		s.acks = false
+		batch := s.batch
 		s.mu.Unlock()
 
 		var envs []store.Envelope
@@ -182,7 +196,7 @@ func (s *sub) pumpFrom(first *store.Envelope, charge int64) {
 			envs, first = []store.Envelope{*first}, nil
 		} else {
 			var taken int64
-			envs, full, taken, err = s.fetch(after, room, urgent)
+			envs, full, taken, err = s.fetch(after, min(room, batch), urgent)
 			held += taken
 		}
 		if err != nil {
@@ -237,10 +251,10 @@ func (s *sub) pumpFrom(first *store.Envelope, charge int64) {
 	}
 }
 
-// fetch reads up to room envelopes after the cursor from the store,
-// holding budget bytes for them: before reading, room for as many frames
-// of the largest size as the smallest budget holds; after, what they
-// really take. It returns the bytes still taken and whether the batch was
+// fetch reads up to room envelopes (the window's room or the slow
+// start's batch) after the cursor from the store, holding budget bytes
+// for them: before reading, room for as many frames of the largest size
+// as the smallest budget holds; after, what they really take. It returns the bytes still taken and whether the batch was
 // as large as asked (there may be more). It waits for budget bytes until
 // the connection ends; urgent asks before subscriptions with frames not
 // yet acknowledged (see budget).

@@ -63,7 +63,9 @@
 // its connection's, its mailbox's and the relay's budget
 // (DeliverConnBytes, DeliverMailboxBytes, DeliverTotalBytes) before it
 // reads envelopes from the store, and gives it back as each frame is
-// written. A full budget delays delivery; nothing is dropped. At most
+// written. A full budget delays delivery; nothing is dropped. Fetches
+// start at one envelope and grow as the client acknowledges, so a
+// connection that never acknowledges holds one frame at a time. At most
 // MaxConnsPerMailbox connections are authenticated for one mailbox (more
 // get CodeRateLimited), and a client that does not take a frame within
 // WriteTimeout is closed with 1013 "not reading", which returns its bytes.
