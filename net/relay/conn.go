@@ -223,7 +223,8 @@ func (c *conn) reject(metricReason string, code websocket.StatusCode, reason str
 // client that bursts is slowed down (TCP pushes back on it), not dropped,
 // so a client flushing its outbox after a reconnect keeps its order.
 func (c *conn) throttle() bool {
-	now := time.Now()
+	clk := c.srv.throttleClock
+	now := clk.now()
 	r := c.limiter.ReserveN(now, 1)
 	d := r.DelayFrom(now)
 	if d == 0 {
@@ -235,15 +236,27 @@ func (c *conn) throttle() bool {
 		return false
 	}
 	c.srv.metrics.requestsThrottled.Inc()
+	return clk.sleep(c.ctx, d)
+}
+
+// throttleClock is the clock of frame throttling: the real one, or in
+// tests one whose sleep advances it at once, so that which frames are
+// throttled does not depend on how fast the machine runs the test.
+type throttleClock struct {
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) bool // false if ctx ended first
+}
+
+var realThrottleClock = throttleClock{now: time.Now, sleep: func(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-c.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
-}
+}}
 
 // begin marks a request in progress, unless Shutdown has asked the
 // connection to stop: then the request is dropped unanswered and undone.

@@ -67,6 +67,8 @@ type Server struct {
 	admit         admission
 	claims        claimLimiters
 
+	throttleClock throttleClock // per-connection frame rate; tests replace it
+
 	randMu sync.Mutex // io.Readers in general are not safe for concurrent use
 	rand   io.Reader
 
@@ -99,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		notifier:      cfg.Notifier,
 		hub:           newHub(limits),
 		deliverBudget: newBudget(limits.DeliverTotalBytes),
+		throttleClock: realThrottleClock,
 		conns:         make(map[*conn]struct{}),
 		sweepInterval: cfg.SweepInterval,
 		sweepStop:     make(chan struct{}),
