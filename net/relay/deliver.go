@@ -143,10 +143,6 @@ func (s *sub) pumpFrom(first *store.Envelope, charge int64) {
 	c := s.c
 	srv := c.srv
 	defer c.pumps.Done()
-	// Budget bytes taken for envelopes not yet written: given back as
-	// each is written, and all of them when the pump ends early.
-	held := charge
-	defer func() { s.budgets.release(held) }()
 	defer func() {
 		if v := recover(); v != nil {
 			srv.recovered(v)
@@ -156,6 +152,12 @@ func (s *sub) pumpFrom(first *store.Envelope, charge int64) {
 			c.closeWith(closeInternal, "internal error")
 		}
 	}()
+	// Budget bytes taken for envelopes not yet written: given back as
+	// each is written, and all of them when the pump ends early. (Deferred
+	// after the recover, so that it runs first and a fault in it is
+	// recovered too.)
+	held := charge
+	defer func() { s.budgets.release(held) }()
 	if first != nil && testHookOffered != nil {
 		testHookOffered(s)
 	}
