@@ -15,6 +15,12 @@
 #               delivery latency below saturation.
 #   idle        IDLE (10000) idle authenticated connections: relay memory
 #               per connection.
+#   hoard       the attack of subscribers that never read (issue 16): HOARD
+#               (1000) connections that authenticate and read nothing, first
+#               all on one mailbox holding 64 envelopes of 256 KiB, then
+#               spread over HOARD/8 mailboxes of 16 such envelopes each; a
+#               canary client on its own mailbox meanwhile. The relay's peak
+#               RSS comes from /proc/PID/status (VmHWM).
 #
 # Traffic stays on the loopback interface; every step is bounded in time.
 set -euo pipefail
@@ -25,7 +31,8 @@ SIZE=${SIZE:-1024}
 DURATION=${DURATION:-25s}
 RATE=${RATE:-2000}
 IDLE=${IDLE:-10000}
-SCENARIOS=${SCENARIOS:-throughput latency idle}
+HOARD=${HOARD:-1000}
+SCENARIOS=${SCENARIOS:-throughput latency idle hoard}
 
 work=$(mktemp -d)
 relay_pid=
@@ -56,7 +63,7 @@ fi
 
 # Both ends of every connection are on this machine: the load tool needs a
 # descriptor per connection, and so does the relay, which inherits this.
-want=$((IDLE + CLIENTS + 512))
+want=$((IDLE + CLIENTS + HOARD + 512))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
 	ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 fi
@@ -86,9 +93,12 @@ scenario() {
 	local name=$1
 	shift
 	start_relay "$name"
-	echo "perf: $name: $relay loadtest --url $url $*" >&2
+	# RELAY_PID in the arguments is the running relay's process id.
+	local args=()
+	for a in "$@"; do args+=("${a//RELAY_PID/$relay_pid}"); done
+	echo "perf: $name: $relay loadtest --url $url ${args[*]}" >&2
 	local rc=0
-	timeout 20m "$relay" loadtest --url "$url" --label "$name" "$@" || rc=$?
+	timeout 20m "$relay" loadtest --url "$url" --label "$name" "${args[@]}" || rc=$?
 	stop_relay
 	[ "$rc" -eq 0 ] || echo "perf: $name: load tool exited $rc" >&2
 	return 0
@@ -106,6 +116,12 @@ for s in $SCENARIOS; do
 		;;
 	idle)
 		scenario "idle-${IDLE}" --idle "$IDLE" --timeout 5m
+		;;
+	hoard)
+		scenario "hoard-${HOARD}-on-1-mailbox-64x256KiB" --hoard "$HOARD" --mailboxes 1 --envelopes 64 \
+			--relay-pid RELAY_PID --timeout 10m
+		scenario "hoard-${HOARD}-on-$((HOARD / 8))-mailboxes-16x256KiB" --hoard "$HOARD" --mailboxes $((HOARD / 8)) \
+			--envelopes 16 --relay-pid RELAY_PID --timeout 10m
 		;;
 	*)
 		echo "perf: unknown scenario $s" >&2

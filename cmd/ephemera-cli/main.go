@@ -24,8 +24,13 @@ import (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	code := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	atExit()
+	os.Exit(code)
 }
+
+// atExit runs last; test builds set it (testkdf_tag.go).
+var atExit = func() {}
 
 // command is one subcommand. Each lives in its own file and registers
 // itself from an init function, so commands can be added independently.

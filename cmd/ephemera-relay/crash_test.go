@@ -293,6 +293,7 @@ type relayProc struct {
 	bin  string
 	data string
 	port int
+	args []string // more flags
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has been waited for
@@ -307,7 +308,7 @@ func (r *relayProc) start() {
 	deadline := time.Now().Add(startTimeout)
 	for attempt := 1; ; attempt++ {
 		r.out = &syncBuffer{}
-		r.cmd = exec.Command(r.bin, "--listen", fmt.Sprintf("127.0.0.1:%d", r.port), "--data", r.data)
+		r.cmd = exec.Command(r.bin, append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", r.port), "--data", r.data}, r.args...)...)
 		r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 		if err := r.cmd.Start(); err != nil {
 			r.t.Fatalf("starting relay: %v", err)

@@ -23,7 +23,11 @@ JSON line of figures: messages_per_s end to end (send, durable store,
 delivery, acknowledgement), delivery latency percentiles, and counts of
 messages sent, delivered, lost, duplicated and corrupted. With --idle N it
 instead opens N idle authenticated connections and reports the relay's
-memory per connection. Exits 1 when a message is lost or corrupted or an
+memory per connection. With --hoard N it instead runs the attack of
+subscribers that never read: mailboxes filled with --envelopes envelopes of
+--size bytes, N connections authenticated for them that read nothing, and a
+canary client on its own mailbox; it reports the relay's peak memory and the
+canary's latency. Exits 1 when a message is lost or corrupted or an
 operation fails.
 
 Flags:
@@ -56,7 +60,12 @@ func loadtestMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		timeout    = fs.Duration("timeout", 10*time.Minute, "bound on the whole run; messages not delivered by then count as lost")
 		idle       = fs.Int("idle", 0, "open `N` idle authenticated connections and report the relay's memory per connection")
 		settle     = fs.Duration("settle", 3*time.Second, "with --idle: wait this long after the last connection before measuring")
-		hold       = fs.Duration("hold", 0, "with --idle: keep the connections open this long after measuring")
+		hold       = fs.Duration("hold", 0, "with --idle or --hoard: keep the connections open this long after measuring")
+		hoardN     = fs.Int("hoard", 0, "run the hoarding attack with `N` connections that never read")
+		mailboxes  = fs.Int("mailboxes", 1, "with --hoard: mailboxes the hoarders authenticate for, round robin")
+		envelopes  = fs.Int("envelopes", 64, "with --hoard: envelopes stored in each mailbox first")
+		canaryN    = fs.Int("canary", 20, "with --hoard: messages the canary client receives meanwhile")
+		relayPID   = fs.Int("relay-pid", 0, "with --hoard: read the relay's memory from /proc/`PID`/status (RssAnon sampled, VmHWM at the end) instead of its metrics")
 		lean       = fs.Bool("lean", false, "use the lean built-in client instead of net/relayclient (the app's client): less client CPU")
 		label      = fs.String("label", "", "a name for the run, copied into the JSON line")
 		dialers    = fs.Int("dialers", 64, "connections dialled at once")
@@ -92,6 +101,39 @@ func loadtestMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	enc := json.NewEncoder(stdout)
+
+	if *hoardN > 0 {
+		sz := *size
+		sizeGiven := false
+		fs.Visit(func(f *flag.Flag) { sizeGiven = sizeGiven || f.Name == "size" })
+		if !sizeGiven {
+			sz = 256 << 10
+		}
+		var rss func() (int64, error)
+		if *relayPID > 0 {
+			// Anonymous memory only: the store's mapped file pages are
+			// the page cache's, shared and reclaimable.
+			rss = func() (int64, error) { return loadtest.ProcRSS(*relayPID, "RssAnon") }
+		}
+		res, err := loadtest.Hoard(ctx, loadtest.HoardConfig{
+			URL: u, MetricsURL: mu, Conns: *hoardN, Mailboxes: *mailboxes, Envelopes: *envelopes, Size: sz,
+			Canary: *canaryN, Hold: *hold, Timeout: *timeout, Dialers: *dialers, Label: *label, RSS: rss, Logf: logf,
+		})
+		if *relayPID > 0 {
+			// The kernel's own peak of all resident pages, mapped file
+			// included: nothing between samples is missed.
+			res.HWM, _ = loadtest.ProcRSS(*relayPID, "VmHWM")
+		}
+		enc.Encode(res)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadtest: %v\n", err)
+			return 1
+		}
+		if res.Failed() {
+			return 1
+		}
+		return 0
+	}
 
 	if *idle > 0 {
 		res, err := loadtest.Idle(ctx, loadtest.IdleConfig{

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,5 +188,29 @@ func TestLoadtestUnreachable(t *testing.T) {
 	var r loadtest.Result
 	if err := json.Unmarshal(out, &r); err != nil || r.Errors == 0 {
 		t.Errorf("got %s (%v), want a result with errors", out, err)
+	}
+}
+
+// TestLoadtestHoard runs `loadtest --hoard` small: 12 non-reading
+// connections on one mailbox, of which the relay admits its 8.
+func TestLoadtestHoard(t *testing.T) {
+	wsURL, _ := startTestRelay(t)
+	code, out, stderr := runLoadtestForTest(t, "--url", wsURL, "--hoard", "12", "--mailboxes", "1",
+		"--envelopes", "4", "--size", "65536", "--canary", "3", "--relay-pid", strconv.Itoa(os.Getpid()))
+	t.Logf("%s", out)
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, stderr)
+	}
+	var r loadtest.HoardResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	// The connection that filled the mailbox may not have ended yet when
+	// the first hoarders come: it can take one of the 8 places.
+	if r.Subscribed < 7 || r.Subscribed > 8 || r.Subscribed+r.Refused != 12 || r.CanaryGot != 3 || r.StoredBytes != 4*65536 || r.Errors != 0 {
+		t.Errorf("got %+v, want 8 (or 7) subscribed, the rest refused, 3 canary messages, 256 KiB stored, no errors", r)
+	}
+	if r.RSSPeak <= 0 || r.HWM <= 0 {
+		t.Errorf("memory not read from /proc: peak %d, VmHWM %d", r.RSSPeak, r.HWM)
 	}
 }

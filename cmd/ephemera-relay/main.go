@@ -112,6 +112,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.IntVar(&l.MailboxMaxMessages, "mailbox-max-messages", l.MailboxMaxMessages, "most envelopes one mailbox holds")
 	fs.Var((*byteSize64)(&l.MailboxMaxBytes), "mailbox-max-bytes", "most `bytes` (envelopes and blobs) one mailbox holds")
 	fs.DurationVar(&l.IdleTimeout, "idle-timeout", l.IdleTimeout, "close connections silent for this long")
+	fs.DurationVar(&l.WriteTimeout, "write-timeout", l.WriteTimeout, "close connections that do not take a frame within this long (clients that stop reading)")
+	fs.IntVar(&l.MaxConnsPerMailbox, "max-conns-per-mailbox", l.MaxConnsPerMailbox, "most connections authenticated for one mailbox at once")
+	fs.Var((*byteSize64)(&l.DeliverConnBytes), "deliver-conn-bytes", "most `bytes` of envelopes held in memory for delivery to one connection")
+	fs.Var((*byteSize64)(&l.DeliverMailboxBytes), "deliver-mailbox-bytes", "most `bytes` of envelopes held in memory for delivery from one mailbox, over its connections")
+	fs.Var((*byteSize64)(&l.DeliverTotalBytes), "deliver-total-bytes", "most `bytes` of envelopes held in memory for delivery in all")
 	fs.BoolVar(&l.LimitLoopback, "limit-loopback", false, "apply per-address connection limits to loopback clients too")
 	fs.Var((*levelFlag)(&cfg.logLevel), "log-level", "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback `address`; off when empty")
@@ -139,10 +144,19 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 			if err := f.Value.Set(v); err != nil {
 				envErr = fmt.Errorf("%s=%q: %v", name, v, err)
 			}
+			given[f.Name] = true
 		}
 	})
 	if envErr != nil {
 		return nil, envErr
+	}
+	// Delivery budgets not given follow --max-envelope: the relay raises
+	// its defaults to hold one frame of the largest envelope.
+	for name, v := range map[string]*int64{"deliver-conn-bytes": &l.DeliverConnBytes,
+		"deliver-mailbox-bytes": &l.DeliverMailboxBytes, "deliver-total-bytes": &l.DeliverTotalBytes} {
+		if !given[name] && given["max-envelope"] {
+			*v = 0
+		}
 	}
 	if cfg.version {
 		return cfg, nil

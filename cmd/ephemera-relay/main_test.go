@@ -102,12 +102,15 @@ func TestParseConfig(t *testing.T) {
 		{name: "flags", args: []string{"--listen", "127.0.0.1:0", "--data", "/tmp/x", "--max-envelope", "64KiB",
 			"--default-ttl", "1h", "--max-ttl", "2h", "--max-blob", "1GiB", "--max-conns", "7",
 			"--mailbox-max-messages", "9", "--mailbox-max-bytes", "1M", "--idle-timeout", "30s", "--limit-loopback",
-			"--log-level", "debug"}, env: env(),
+			"--log-level", "debug", "--write-timeout", "10s", "--max-conns-per-mailbox", "3",
+			"--deliver-conn-bytes", "1MiB", "--deliver-mailbox-bytes", "3MiB", "--deliver-total-bytes", "64MiB"}, env: env(),
 			check: func(c *config) string {
 				l := c.limits
 				if c.listen != "127.0.0.1:0" || c.dataDir != "/tmp/x" || l.MaxEnvelope != 64<<10 || l.DefaultTTL != time.Hour ||
 					l.MaxTTL != 2*time.Hour || l.MaxBlob != 1<<30 || l.MaxConns != 7 || l.MailboxMaxMessages != 9 ||
-					l.MailboxMaxBytes != 1<<20 || l.IdleTimeout != 30*time.Second || !l.LimitLoopback || c.logLevel.String() != "DEBUG" {
+					l.MailboxMaxBytes != 1<<20 || l.IdleTimeout != 30*time.Second || !l.LimitLoopback || c.logLevel.String() != "DEBUG" ||
+					l.WriteTimeout != 10*time.Second || l.MaxConnsPerMailbox != 3 || l.DeliverConnBytes != 1<<20 ||
+					l.DeliverMailboxBytes != 3<<20 || l.DeliverTotalBytes != 64<<20 {
 					return fmt.Sprintf("%+v", c)
 				}
 				return ""
@@ -116,6 +119,14 @@ func TestParseConfig(t *testing.T) {
 			"EPHEMERA_RELAY_DATA", "/srv/relay", "EPHEMERA_RELAY_MAX_ENVELOPE", "1000"),
 			check: func(c *config) string {
 				if c.limits.MaxTTL != 3*time.Hour || !c.limits.LimitLoopback || c.dataDir != "/srv/relay" || c.limits.MaxEnvelope != 1000 {
+					return fmt.Sprintf("%+v", c)
+				}
+				return ""
+			}},
+		{name: "budgets follow a raised max-envelope", args: []string{"--max-envelope", "16MiB", "--deliver-total-bytes", "1GiB"}, env: env(),
+			check: func(c *config) string {
+				// Zero: the relay sizes them to hold a 16 MiB frame.
+				if l := c.limits; l.DeliverConnBytes != 0 || l.DeliverMailboxBytes != 0 || l.DeliverTotalBytes != 1<<30 {
 					return fmt.Sprintf("%+v", c)
 				}
 				return ""

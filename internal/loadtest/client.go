@@ -246,14 +246,19 @@ func (c *Client) Register(ctx context.Context, mb *Mailbox) error {
 
 // Auth authenticates this connection for an existing mailbox.
 func (c *Client) Auth(ctx context.Context, mb *Mailbox) error {
-	msg := wire.AuthMessage(wire.OpAuth, c.Hello.Relay, c.Hello.Challenge, mb.ID, mb.owner(), wire.Key32{})
-	a := &wire.Auth{Mailbox: mb.ID}
-	copy(a.Signature[:], ed25519.Sign(mb.Key, msg))
-	_, err := expect[*wire.OK](c.Request(ctx, a))
+	_, err := expect[*wire.OK](c.Request(ctx, c.authFrame(mb)))
 	if err == nil {
 		c.setAckMailbox(mb.ID)
 	}
 	return err
+}
+
+// authFrame is the Auth request for mb on this connection.
+func (c *Client) authFrame(mb *Mailbox) *wire.Auth {
+	msg := wire.AuthMessage(wire.OpAuth, c.Hello.Relay, c.Hello.Challenge, mb.ID, mb.owner(), wire.Key32{})
+	a := &wire.Auth{Mailbox: mb.ID}
+	copy(a.Signature[:], ed25519.Sign(mb.Key, msg))
+	return a
 }
 
 func (c *Client) setAckMailbox(id wire.MailboxID) {

@@ -3,8 +3,6 @@
 package procstat
 
 import (
-	"os"
-	"runtime"
 	"syscall"
 	"time"
 )
@@ -17,17 +15,4 @@ func CPUTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// PeakRSS returns the peak resident size in bytes of the exited process
-// ps describes.
-func PeakRSS(ps *os.ProcessState) (bytes int64, ok bool) {
-	ru, ok := ps.SysUsage().(*syscall.Rusage)
-	if !ok || ru == nil {
-		return 0, false
-	}
-	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
-		return int64(ru.Maxrss), true // bytes there; KiB elsewhere
-	}
-	return int64(ru.Maxrss) * 1024, true
 }

@@ -3,7 +3,6 @@
 package procstat
 
 import (
-	"os"
 	"syscall"
 	"time"
 )
@@ -23,7 +22,3 @@ func CPUTime() time.Duration {
 	ticks := func(f syscall.Filetime) int64 { return int64(f.HighDateTime)<<32 | int64(f.LowDateTime) }
 	return time.Duration((ticks(kernel) + ticks(user)) * 100)
 }
-
-// PeakRSS is not known for an exited process on Windows (its usage holds
-// times only).
-func PeakRSS(*os.ProcessState) (bytes int64, ok bool) { return 0, false }

@@ -192,7 +192,9 @@ func TestKickDuringOfferIsKept(t *testing.T) {
 		}
 		subs[0].mu.Lock()
 		defer subs[0].mu.Unlock()
-		return !subs[0].running
+		// Started: a subscription is in the hub from its Auth on, and
+		// its first pump starts once OK is written.
+		return subs[0].started && !subs[0].running
 	})
 	var once sync.Once
 	testHookOffered = func(sb *sub) {

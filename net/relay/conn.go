@@ -44,6 +44,7 @@ type conn struct {
 	limiter   *rate.Limiter
 	regLimit  *rate.Limiter  // made on the first mailbox creation
 	subs      []*sub         // authenticated mailboxes; read goroutine only
+	budget    budget         // delivery bytes for all its subscriptions
 	pumps     sync.WaitGroup // delivery pumps running
 	closeOnce sync.Once
 
@@ -75,6 +76,7 @@ func newConn(ctx context.Context, s *Server, wc wire.Conn, remote netip.Addr) *c
 		ctx:     ctx,
 		cancel:  cancel,
 		limiter: rate.NewLimiter(rate.Limit(s.limits.ConnRate), s.limits.ConnBurst),
+		budget:  budget{limit: s.limits.DeliverConnBytes},
 	}
 }
 
@@ -88,7 +90,7 @@ func (c *conn) serve() {
 			c.closeWith(closeInternal, "internal error")
 		}
 		for _, sb := range c.subs {
-			s.hub.remove(sb)
+			s.hub.leave(sb)
 			sb.close()
 		}
 		// Acks in flight finish their deletes first (under Shutdown the
@@ -97,6 +99,11 @@ func (c *conn) serve() {
 		c.closeWith(closeNormal, "")
 		c.cancel()
 		c.pumps.Wait()
+		// Only now has every pump given its budget bytes back: until
+		// then the subscriptions count against their mailboxes.
+		for _, sb := range c.subs {
+			s.hub.release(sb)
+		}
 	}()
 
 	if err := s.random(c.challenge[:]); err != nil {
@@ -216,7 +223,8 @@ func (c *conn) reject(metricReason string, code websocket.StatusCode, reason str
 // client that bursts is slowed down (TCP pushes back on it), not dropped,
 // so a client flushing its outbox after a reconnect keeps its order.
 func (c *conn) throttle() bool {
-	now := time.Now()
+	clk := c.srv.throttleClock
+	now := clk.now()
 	r := c.limiter.ReserveN(now, 1)
 	d := r.DelayFrom(now)
 	if d == 0 {
@@ -228,15 +236,27 @@ func (c *conn) throttle() bool {
 		return false
 	}
 	c.srv.metrics.requestsThrottled.Inc()
+	return clk.sleep(c.ctx, d)
+}
+
+// throttleClock is the clock of frame throttling: the real one, or in
+// tests one whose sleep advances it at once, so that which frames are
+// throttled does not depend on how fast the machine runs the test.
+type throttleClock struct {
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) bool // false if ctx ended first
+}
+
+var realThrottleClock = throttleClock{now: time.Now, sleep: func(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-c.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
-}
+}}
 
 // begin marks a request in progress, unless Shutdown has asked the
 // connection to stop: then the request is dropped unanswered and undone.
@@ -360,15 +380,35 @@ func (c *conn) sendAsync(id uint32, m *wire.Send) {
 // write sends one frame. A failed write closes the connection: the client
 // would otherwise miss a response or a Deliver and never know.
 func (c *conn) write(id uint32, m wire.Message) error {
+	return c.writeFrame(wire.Encode(id, m))
+}
+
+// writeFrame is write for an encoded frame. A client that does not take
+// the frame within WriteTimeout is cut off with 1013 "not reading"
+// rather than left holding the frame, and the relay's memory, any longer.
+func (c *conn) writeFrame(frame []byte) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.WriteTimeout)
 	defer cancel()
-	err := c.wc.WriteFrame(ctx, wire.Encode(id, m))
+	err := c.wc.WriteFrame(ctx, frame)
 	if err != nil {
+		// Only this write's own deadline: the connection's end (which a
+		// timed-out write also causes, through the reading goroutine)
+		// cancels it instead.
+		if ctx.Err() == context.DeadlineExceeded {
+			c.srv.metrics.slowReaders.Inc()
+			c.srv.log.Debug("closing a connection that does not read", "write_timeout", c.srv.limits.WriteTimeout)
+			c.closeWith(closeTryAgain, reasonNotReading)
+			return err
+		}
 		c.srv.log.Debug("write failed", "err", err)
 		c.closeWith(closeGoingAway, "write failed")
 	}
 	return err
 }
+
+// reasonNotReading is the close reason for a client cut off by the write
+// timeout.
+const reasonNotReading = "not reading"
 
 // closeWith closes the connection once, with a WebSocket status code when
 // the Conn can carry one.

@@ -13,7 +13,8 @@ import (
 var testHookOffered func(*sub)
 
 // fetchBatch bounds the envelopes read from the store in one go, so a
-// large backlog is streamed instead of loaded whole.
+// large backlog is streamed instead of loaded whole. The delivery budgets
+// bound it further (see sub.fetch).
 const fetchBatch = 64
 
 // sub is one connection's subscription to one mailbox. It owns no
@@ -23,13 +24,26 @@ const fetchBatch = 64
 type sub struct {
 	c       *conn
 	mailbox wire.MailboxID
+	budgets budgets // the connection's, the mailbox's and the relay's
 
 	mu       sync.Mutex
 	cursor   uint64   // highest seq written to this connection
 	inflight []uint64 // written and not acknowledged, ascending
 	pending  bool     // the store may hold envelopes after cursor
 	running  bool     // a pump goroutine is active
+	started  bool     // OK for the Auth has been written: pumps may run
+	acks     bool     // an Ack removed frames since the last fetch
+	batch    int      // envelopes per fetch now (see fetch); 0 before the first
 	closed   bool     // the connection ended; start no more pumps
+}
+
+// start lets pumps run, once the OK that authenticated the connection is
+// written (no Deliver may come before it), and delivers the backlog.
+func (s *sub) start() {
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
+	s.kick()
 }
 
 // kick records that the mailbox may have new envelopes and starts a pump if
@@ -49,9 +63,19 @@ func (s *sub) kick() {
 // the window — and env directly follows the last envelope written, a pump
 // starts with env in hand instead of reading it back from the store. Any
 // other case is an ordinary kick, so nothing is skipped or reordered.
+//
+// The handed envelope is charged to the delivery budgets like a fetched
+// one; when they have no room now, the envelope is left to a pump that
+// waits for room and reads it back from the store.
 func (s *sub) offer(env store.Envelope) {
 	s.mu.Lock()
-	if s.pending || s.running || s.closed || env.Seq != s.cursor+1 || len(s.inflight) >= s.c.srv.limits.MaxInflight {
+	if s.pending || s.running || s.closed || !s.started || env.Seq != s.cursor+1 || len(s.inflight) >= s.c.srv.limits.MaxInflight {
+		s.mu.Unlock()
+		s.kick()
+		return
+	}
+	charge := s.cost(env)
+	if !s.budgets.tryAcquire(charge, len(s.inflight) == 0) {
 		s.mu.Unlock()
 		s.kick()
 		return
@@ -59,13 +83,20 @@ func (s *sub) offer(env store.Envelope) {
 	s.running = true
 	s.c.pumps.Add(1) // under s.mu, as in startLocked
 	s.mu.Unlock()
-	go s.pumpFrom(&env)
+	go s.pumpFrom(&env, charge)
+}
+
+// cost is what delivering e takes from the budgets: its Deliver frame.
+// An envelope stored before MaxEnvelope was lowered counts as the largest
+// frame now allowed, so that it still fits the budgets.
+func (s *sub) cost(e store.Envelope) int64 {
+	return min(int64(len(e.Data))+deliverOverhead, s.c.srv.limits.maxDeliverFrame())
 }
 
 // startLocked decides whether to start a pump; the caller holds s.mu and
 // must start one if it returns true.
 func (s *sub) startLocked() bool {
-	if s.running || s.closed || !s.pending || len(s.inflight) >= s.c.srv.limits.MaxInflight {
+	if s.running || s.closed || !s.started || !s.pending || len(s.inflight) >= s.c.srv.limits.MaxInflight {
 		return false
 	}
 	s.running = true
@@ -82,6 +113,7 @@ func (s *sub) acked(seqs []uint64) {
 	for _, seq := range seqs {
 		if i, ok := slices.BinarySearch(s.inflight, seq); ok {
 			s.inflight = slices.Delete(s.inflight, i, i+1)
+			s.acks = true
 		}
 	}
 	if len(s.inflight) == 0 {
@@ -103,11 +135,11 @@ func (s *sub) close() {
 
 // pump writes stored envelopes after the cursor until the store has none
 // left, the window is full, or the connection ends.
-func (s *sub) pump() { s.pumpFrom(nil) }
+func (s *sub) pump() { s.pumpFrom(nil, 0) }
 
 // pumpFrom is pump, writing first, if not nil, an envelope that offer
-// handed over.
-func (s *sub) pumpFrom(first *store.Envelope) {
+// handed over with charge bytes of the budgets taken for it.
+func (s *sub) pumpFrom(first *store.Envelope, charge int64) {
 	c := s.c
 	srv := c.srv
 	defer c.pumps.Done()
@@ -120,6 +152,12 @@ func (s *sub) pumpFrom(first *store.Envelope) {
 			c.closeWith(closeInternal, "internal error")
 		}
 	}()
+	// Budget bytes taken for envelopes not yet written: given back as
+	// each is written, and all of them when the pump ends early. (Deferred
+	// after the recover, so that it runs first and a fault in it is
+	// recovered too.)
+	held := charge
+	defer func() { s.budgets.release(held) }()
 	if first != nil && testHookOffered != nil {
 		testHookOffered(s)
 	}
@@ -137,15 +175,31 @@ func (s *sub) pumpFrom(first *store.Envelope) {
 			s.pending = false
 		}
 		after := s.cursor
+		// A client with every frame acknowledged is reading: it asks for
+		// delivery memory before those that hold unacknowledged frames.
+		urgent := len(s.inflight) == 0
+		// Slow start: one envelope per fetch at first, twice as many
+		// after each fetch the client has acknowledged frames since (or
+		// has nothing in flight). A connection that never acknowledges
+		// holds one frame at a time, not a batch.
+		if s.batch == 0 {
+			s.batch = 1
+		} else if s.acks || urgent {
+			s.batch = min(2*s.batch, fetchBatch)
+		}
+		s.acks = false
+		batch := s.batch
 		s.mu.Unlock()
 
-		n := min(room, fetchBatch)
 		var envs []store.Envelope
 		var err error
+		full := false
 		if first != nil {
-			envs, n, first = []store.Envelope{*first}, 0, nil
+			envs, first = []store.Envelope{*first}, nil
 		} else {
-			envs, err = srv.store.Fetch(c.ctx, s.mailbox, after, n)
+			var taken int64
+			envs, full, taken, err = s.fetch(after, min(room, batch), urgent)
+			held += taken
 		}
 		if err != nil {
 			// Leave pending set: the next kick (a new envelope or an Ack)
@@ -159,7 +213,8 @@ func (s *sub) pumpFrom(first *store.Envelope) {
 			}
 			return
 		}
-		for _, e := range envs {
+		for i := range envs {
+			e := &envs[i]
 			s.mu.Lock()
 			if s.closed {
 				s.running = false
@@ -171,21 +226,60 @@ func (s *sub) pumpFrom(first *store.Envelope) {
 			s.inflight = append(s.inflight, e.Seq)
 			s.cursor = e.Seq
 			s.mu.Unlock()
-			d := &wire.Deliver{Mailbox: s.mailbox, Seq: e.Seq, Received: uint64(e.Received.UnixMilli()), Envelope: e.Data}
-			if err := c.write(0, d); err != nil {
+			cost, size := s.cost(*e), len(e.Data)
+			frame := wire.Encode(0, &wire.Deliver{Mailbox: s.mailbox, Seq: e.Seq, Received: uint64(e.Received.UnixMilli()), Envelope: e.Data})
+			// The frame is the one copy held from here on (the budget
+			// counts one per envelope).
+			e.Data = nil
+			err := c.writeFrame(frame)
+			frame = nil
+			s.budgets.release(cost)
+			held -= cost
+			if err != nil {
 				s.mu.Lock()
 				s.running = false
 				s.mu.Unlock()
 				return // write closed the connection
 			}
 			srv.metrics.delivered.Inc()
-			srv.metrics.bytesDelivered.Add(float64(len(e.Data)))
+			srv.metrics.bytesDelivered.Add(float64(size))
 		}
-		if len(envs) == n {
+		if full {
 			// A full batch: there may be more behind it.
 			s.mu.Lock()
 			s.pending = true
 			s.mu.Unlock()
 		}
 	}
+}
+
+// fetch reads up to room envelopes (the window's room or the slow
+// start's batch) after the cursor from the store, holding budget bytes
+// for them: before reading, room for as many frames of the largest size
+// as the smallest budget holds; after, what they really take. It returns the bytes still taken and whether the batch was
+// as large as asked (there may be more). It waits for budget bytes until
+// the connection ends; urgent asks before subscriptions with frames not
+// yet acknowledged (see budget).
+func (s *sub) fetch(after uint64, room int, urgent bool) (envs []store.Envelope, full bool, taken int64, err error) {
+	c := s.c
+	l := &c.srv.limits
+	frame := l.maxDeliverFrame()
+	n := int(min(int64(min(room, fetchBatch)), max(1, min(l.DeliverConnBytes, l.DeliverMailboxBytes, l.DeliverTotalBytes)/frame)))
+	want := int64(n) * frame
+	if !s.budgets.tryAcquire(want, urgent) {
+		c.srv.metrics.deliveryWaits.Inc()
+		if err := s.budgets.acquire(c.ctx, want, urgent); err != nil {
+			return nil, false, 0, err
+		}
+	}
+	envs, err = c.srv.store.Fetch(c.ctx, s.mailbox, after, n)
+	if err != nil {
+		s.budgets.release(want)
+		return nil, false, 0, err
+	}
+	for _, e := range envs {
+		taken += s.cost(e)
+	}
+	s.budgets.release(want - taken)
+	return envs, len(envs) == n, taken, nil
 }

@@ -40,7 +40,8 @@
 // with a WebSocket status: 1008 for an undecodable frame, a response or
 // push type sent by a client, a request with id 0, or a text message (the
 // reason is the decoding error); 1009 for a frame above
-// max(MaxEnvelope, MaxChunk)+4096 bytes; 1013 when the relay is overloaded;
+// max(MaxEnvelope, MaxChunk)+4096 bytes; 1013 when the relay is overloaded
+// or the client did not read a frame within WriteTimeout;
 // 1001 on shutdown and after IdleTimeout without a frame; 1011 if serving
 // the connection panicked (a bug; recovered and counted). Over wire.Pipe,
 // which has no status codes, the close reason reads "1008 ...".
@@ -57,6 +58,19 @@
 // resident memory per connection including the garbage collector's
 // headroom. Upgraded connections get 1 KiB read and 2 KiB write buffers
 // instead of net/http's 4 KiB each (see leanHijacker) for that.
+//
+// Delivery memory is bounded in bytes, not envelopes: a pump takes room in
+// its connection's, its mailbox's and the relay's budget
+// (DeliverConnBytes, DeliverMailboxBytes, DeliverTotalBytes) before it
+// reads envelopes from the store, and gives it back as each frame is
+// written. A full budget delays delivery; nothing is dropped. Fetches
+// start at one envelope and grow as the client acknowledges, so a
+// connection that never acknowledges holds one frame at a time. At most
+// MaxConnsPerMailbox connections are authenticated for one mailbox (more
+// get CodeRateLimited), and a client that does not take a frame within
+// WriteTimeout is closed with 1013 "not reading", which returns its bytes.
+// So connections that never read hold at most DeliverTotalBytes in all,
+// each of them for at most WriteTimeout (docs/PERFORMANCE.md, scenario c).
 //
 // Per-address limits see the TCP peer. Behind a reverse proxy that is the
 // proxy (X-Forwarded-For is not trusted); loopback peers are exempt unless

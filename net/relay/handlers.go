@@ -126,7 +126,9 @@ func (c *conn) register(m *wire.Register) (wire.Message, func()) {
 		return c.storeFail("register", err), nil
 	}
 	s.log.Debug("mailbox registered", "mailbox", m.Mailbox.String())
-	return &wire.OK{}, c.subscribe(m.Mailbox)
+	// The registration stands even if this connection may not subscribe:
+	// the owner signed it, and retries with Auth.
+	return c.subscribed(m.Mailbox)
 }
 
 func (c *conn) allowRegister() bool {
@@ -153,7 +155,7 @@ func (c *conn) auth(m *wire.Auth) (wire.Message, func()) {
 		return resp, nil
 	}
 	s.log.Debug("mailbox authenticated", "mailbox", m.Mailbox.String())
-	return &wire.OK{}, c.subscribe(m.Mailbox)
+	return c.subscribed(m.Mailbox)
 }
 
 // sub returns the connection's subscription to id, nil when the connection
@@ -176,19 +178,35 @@ func (c *conn) checkSubscribe(id wire.MailboxID) *wire.Error {
 	return nil
 }
 
+// subscribed is the response to a successful Register or Auth: OK and
+// the start of delivery, or the Error of subscribe.
+func (c *conn) subscribed(id wire.MailboxID) (wire.Message, func()) {
+	start, werr := c.subscribe(id)
+	if werr != nil {
+		return werr, nil
+	}
+	return &wire.OK{}, start
+}
+
 // subscribe authenticates the connection for id and returns the work that
 // starts delivery, to run once OK is written so that OK comes before the
 // first Deliver. Authenticating again for the same mailbox changes nothing.
-func (c *conn) subscribe(id wire.MailboxID) func() {
+// A mailbox that has MaxConnsPerMailbox connections already is refused
+// rate-limited: the error is temporary, as an old connection ends.
+func (c *conn) subscribe(id wire.MailboxID) (func(), *wire.Error) {
 	if c.sub(id) != nil {
-		return nil
+		return nil, nil
 	}
+	s := c.srv
 	sb := &sub{c: c, mailbox: id}
-	c.subs = append(c.subs, sb)
-	return func() {
-		c.srv.hub.add(sb)
-		sb.kick() // the backlog
+	mbox := s.hub.join(sb)
+	if mbox == nil {
+		s.metrics.mailboxConnLimit.Inc()
+		return nil, fail(wire.CodeRateLimited, "mailbox has %d connections, the relay's limit; retry later", s.limits.MaxConnsPerMailbox)
 	}
+	sb.budgets = budgets{&c.budget, mbox, s.deliverBudget}
+	c.subs = append(c.subs, sb)
+	return sb.start, nil
 }
 
 func (c *conn) send(m *wire.Send) (wire.Message, func()) {

@@ -18,37 +18,85 @@ type Notifier interface {
 }
 
 // hub maps a mailbox to the subscriptions of connections authenticated for
-// it. It holds no goroutines: a wake-up kicks each subscription, which
-// starts a delivery pump only if one is not already running.
+// it, and to its delivery budget. It holds no goroutines: a wake-up kicks
+// each subscription, which starts a delivery pump only if one is not
+// already running.
 type hub struct {
-	mu   sync.Mutex
-	subs map[wire.MailboxID][]*sub
+	mu    sync.Mutex
+	boxes map[wire.MailboxID]*hubBox
+	limit int   // Limits.MaxConnsPerMailbox
+	bytes int64 // Limits.DeliverMailboxBytes
 }
 
-func newHub() *hub { return &hub{subs: make(map[wire.MailboxID][]*sub)} }
-
-func (h *hub) add(s *sub) {
-	h.mu.Lock()
-	h.subs[s.mailbox] = append(h.subs[s.mailbox], s)
-	h.mu.Unlock()
+// hubBox is one mailbox's entry. It lives while any subscription holds a
+// reference, which lasts until the subscription's pumps have ended, so a
+// mailbox's delivery memory stays within one budget even while its
+// connections come and go.
+type hubBox struct {
+	subs   []*sub // subscriptions that receive wake-ups
+	refs   int    // subscriptions not yet released
+	budget budget
 }
 
-func (h *hub) remove(s *sub) {
+func newHub(l Limits) *hub {
+	return &hub{boxes: make(map[wire.MailboxID]*hubBox), limit: l.MaxConnsPerMailbox, bytes: l.DeliverMailboxBytes}
+}
+
+// join reserves a place for s among its mailbox's subscriptions and
+// returns the mailbox's budget, or nil when the mailbox already has
+// MaxConnsPerMailbox. s receives wake-ups from the start; its pumps wait
+// for sub.start. The caller must call leave and then release once.
+func (h *hub) join(s *sub) *budget {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	list := h.subs[s.mailbox]
-	for i, x := range list {
+	b := h.boxes[s.mailbox]
+	if b == nil {
+		b = &hubBox{budget: budget{limit: h.bytes}}
+		h.boxes[s.mailbox] = b
+	}
+	if b.refs >= h.limit {
+		if b.refs == 0 {
+			delete(h.boxes, s.mailbox)
+		}
+		return nil
+	}
+	b.refs++
+	b.subs = append(b.subs, s)
+	return &b.budget
+}
+
+// leave stops wake-ups for s.
+func (h *hub) leave(s *sub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.boxes[s.mailbox]
+	if b == nil {
+		return
+	}
+	for i, x := range b.subs {
 		if x == s {
-			list[i] = list[len(list)-1]
-			list[len(list)-1] = nil
-			list = list[:len(list)-1]
+			b.subs[i] = b.subs[len(b.subs)-1]
+			b.subs[len(b.subs)-1] = nil
+			b.subs = b.subs[:len(b.subs)-1]
 			break
 		}
 	}
-	if len(list) == 0 {
-		delete(h.subs, s.mailbox)
-	} else {
-		h.subs[s.mailbox] = list
+	if len(b.subs) == 0 {
+		b.subs = nil
+	}
+}
+
+// release gives up s's place once its pumps have ended.
+func (h *hub) release(s *sub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.boxes[s.mailbox]
+	if b == nil {
+		return
+	}
+	b.refs--
+	if b.refs <= 0 {
+		delete(h.boxes, s.mailbox)
 	}
 }
 
@@ -70,7 +118,10 @@ func (h *hub) offer(mailbox wire.MailboxID, env store.Envelope) {
 // list returns the subscriptions of mailbox.
 func (h *hub) list(mailbox wire.MailboxID) []*sub {
 	h.mu.Lock()
-	list := h.subs[mailbox]
+	var list []*sub
+	if b := h.boxes[mailbox]; b != nil {
+		list = b.subs
+	}
 	// Almost always one or two subscribers: copy onto the stack so no
 	// kick runs under the hub's lock.
 	var buf [4]*sub

@@ -63,8 +63,27 @@ type Limits struct {
 	// clients Ping to stay connected.
 	IdleTimeout time.Duration
 	// WriteTimeout closes a connection that does not take a frame within
-	// this long (a client that stopped reading).
+	// this long (a client that stopped reading), with 1013 and the reason
+	// "not reading". It is also the longest a non-reading connection holds
+	// delivery memory.
 	WriteTimeout time.Duration
+
+	// MaxConnsPerMailbox bounds the connections authenticated for one
+	// mailbox at once. Auth or Register beyond it is answered rate-limited:
+	// a reconnect racing its old connection's end succeeds on retry.
+	MaxConnsPerMailbox int
+
+	// DeliverConnBytes, DeliverMailboxBytes and DeliverTotalBytes bound
+	// the envelope bytes the relay holds in memory for delivery (read
+	// from the store or handed over by a Send, and not yet written to the
+	// client): per connection, per mailbox over all its connections, and
+	// over the whole relay. Each is counted in Deliver frame bytes and must
+	// hold at least one frame of MaxEnvelope. A delivery that does not fit
+	// waits until earlier frames are written (or their connection is cut
+	// off by WriteTimeout); it is never dropped.
+	DeliverConnBytes    int64
+	DeliverMailboxBytes int64
+	DeliverTotalBytes   int64
 
 	// LimitLoopback applies the per-address limits (IPConnRate, IPMaxConns,
 	// IPRegisterRate) to loopback clients too.
@@ -99,6 +118,10 @@ func DefaultLimits() Limits {
 		MaxMailboxesPerConn: 4096,
 		IdleTimeout:         2 * time.Minute,
 		WriteTimeout:        30 * time.Second,
+		MaxConnsPerMailbox:  8,
+		DeliverConnBytes:    2 << 20,
+		DeliverMailboxBytes: 8 << 20,
+		DeliverTotalBytes:   256 << 20,
 	}
 }
 
@@ -148,6 +171,13 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxMailboxesPerConn, d.MaxMailboxesPerConn)
 	setd(&l.IdleTimeout, d.IdleTimeout)
 	setd(&l.WriteTimeout, d.WriteTimeout)
+	set(&l.MaxConnsPerMailbox, d.MaxConnsPerMailbox)
+	// Defaulted budgets grow to hold a frame of a raised MaxEnvelope;
+	// budgets given too small are an error (validate).
+	frame := l.maxDeliverFrame()
+	set64(&l.DeliverConnBytes, max(d.DeliverConnBytes, frame))
+	set64(&l.DeliverMailboxBytes, max(d.DeliverMailboxBytes, l.DeliverConnBytes))
+	set64(&l.DeliverTotalBytes, max(d.DeliverTotalBytes, l.DeliverMailboxBytes))
 	return l
 }
 
@@ -170,8 +200,17 @@ func (l Limits) validate() error {
 	case l.MaxInflight < 0 || l.MaxConns < 0 || l.IPMaxConns < 0 || l.ConnBurst < 0 ||
 		l.IPConnBurst < 0 || l.PrekeyClaimBurst < 0 || l.RegisterBurst < 0 || l.IPRegisterBurst < 0 ||
 		l.MailboxMaxMessages < 0 || l.MailboxMaxBytes < 0 || l.MaxMailboxesPerConn < 0 ||
-		l.IdleTimeout < 0 || l.WriteTimeout < 0:
+		l.IdleTimeout < 0 || l.WriteTimeout < 0 || l.MaxConnsPerMailbox < 0:
 		return fmt.Errorf("relay: negative limit in %+v", l)
+	}
+	frame := l.maxDeliverFrame()
+	for _, b := range []struct {
+		name string
+		v    int64
+	}{{"DeliverConnBytes", l.DeliverConnBytes}, {"DeliverMailboxBytes", l.DeliverMailboxBytes}, {"DeliverTotalBytes", l.DeliverTotalBytes}} {
+		if b.v < frame {
+			return fmt.Errorf("relay: %s %d below one Deliver frame of MaxEnvelope (%d bytes)", b.name, b.v, frame)
+		}
 	}
 	return nil
 }
@@ -181,3 +220,9 @@ func (l Limits) validate() error {
 func (l Limits) readLimit() int64 {
 	return int64(max(l.MaxEnvelope, l.MaxChunk)) + 4096
 }
+
+// deliverOverhead is the bytes of a Deliver frame besides its envelope.
+var deliverOverhead = int64(len(wire.Encode(0, &wire.Deliver{})))
+
+// maxDeliverFrame is the largest Deliver frame the relay writes.
+func (l Limits) maxDeliverFrame() int64 { return int64(l.MaxEnvelope) + deliverOverhead }

@@ -35,9 +35,13 @@ type metrics struct {
 	prekeyClaims      prometheus.Counter
 	panics            prometheus.Counter
 	requestsThrottled prometheus.Counter
+	deliveryBytes     prometheus.GaugeFunc
+	deliveryWaits     prometheus.Counter
+	mailboxConnLimit  prometheus.Counter
+	slowReaders       prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, deliver *budget) (*metrics, error) {
 	const ns = "ephemera_relay"
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "connections",
@@ -72,10 +76,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Panics recovered while serving a connection (each one is a bug)."}),
 		requestsThrottled: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "throttled_frames_total",
 			Help: "Frames read late because their connection was above its frame rate."}),
+		deliveryBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "delivery_buffered_bytes",
+			Help: "Deliver frame bytes held in memory now (read and not yet written); at most the relay's delivery budget."},
+			func() float64 { return float64(deliver.held()) }),
+		deliveryWaits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "delivery_budget_waits_total",
+			Help: "Store reads for delivery that waited for room in a connection's, mailbox's or the relay's delivery budget."}),
+		mailboxConnLimit: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "mailbox_conn_limit_total",
+			Help: "Auth and Register refused because the mailbox had the most connections allowed."}),
+		slowReaders: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "slow_readers_closed_total",
+			Help: "Connections closed because they did not read a frame within the write timeout."}),
 	}
 	for _, c := range []prometheus.Collector{m.connections, m.connectionsTotal, m.rejectedConns, m.stored,
 		m.delivered, m.acked, m.expired, m.bytesStored, m.bytesDelivered, m.rejectedFrames, m.storeLatency,
-		m.blobBytes, m.prekeyClaims, m.panics, m.requestsThrottled} {
+		m.blobBytes, m.prekeyClaims, m.panics, m.requestsThrottled, m.deliveryBytes, m.deliveryWaits,
+		m.mailboxConnLimit, m.slowReaders} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

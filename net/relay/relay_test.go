@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -425,19 +426,58 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestThrottle(t *testing.T) {
-	e := newEnv(t, withLimits(func(l *Limits) { l.ConnRate = 50; l.ConnBurst = 5 }))
-	c := e.pipe()
-	start := time.Now()
-	for range 15 {
-		mustType[*wire.Pong](c, &wire.Ping{})
-	}
-	// 5 at once, then 10 at 50/s: at least 200ms.
-	if d := time.Since(start); d < 180*time.Millisecond {
-		t.Errorf("15 pings took %v, want the frame rate to slow them down", d)
-	}
-	if e.metric("ephemera_relay_throttled_frames_total") < 9 {
-		t.Errorf("throttled_frames_total: got %v", e.metric("ephemera_relay_throttled_frames_total"))
-	}
+	limits := withLimits(func(l *Limits) { l.ConnRate = 50; l.ConnBurst = 5 })
+	// Which frames are throttled, on a clock that advances only by the
+	// relay's own waits: on the real one, a test slowed down by a busy
+	// machine sends slower than the limit and fewer frames wait.
+	t.Run("counts", func(t *testing.T) {
+		e := newEnv(t, limits)
+		var mu sync.Mutex
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		var waits []time.Duration
+		e.srv.throttleClock = throttleClock{
+			now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+			sleep: func(_ context.Context, d time.Duration) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				now = now.Add(d)
+				waits = append(waits, d)
+				return true
+			},
+		}
+		c := e.pipe()
+		for range 15 {
+			mustType[*wire.Pong](c, &wire.Ping{})
+		}
+		// 5 at once, then 10 at 50/s: each of those waits 20ms.
+		mu.Lock()
+		defer mu.Unlock()
+		if len(waits) != 10 {
+			t.Errorf("%d frames waited (%v), want 10", len(waits), waits)
+		}
+		for i, d := range waits {
+			if d < 19*time.Millisecond || d > 21*time.Millisecond {
+				t.Errorf("wait %d: %v, want 20ms", i, d)
+			}
+		}
+		if got := e.metric("ephemera_relay_throttled_frames_total"); got != 10 {
+			t.Errorf("throttled_frames_total: got %v, want 10", got)
+		}
+	})
+	// On the real clock, the waits are real: a busy machine only makes
+	// this slower.
+	t.Run("real clock", func(t *testing.T) {
+		e := newEnv(t, limits)
+		c := e.pipe()
+		start := time.Now()
+		for range 15 {
+			mustType[*wire.Pong](c, &wire.Ping{})
+		}
+		// 5 at once, then 10 at 50/s: at least 200ms.
+		if d := time.Since(start); d < 180*time.Millisecond {
+			t.Errorf("15 pings took %v, want the frame rate to slow them down", d)
+		}
+	})
 }
 
 func TestBadFramesOverPipe(t *testing.T) {

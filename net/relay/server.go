@@ -52,17 +52,22 @@ type Config struct {
 // Server is an Ephemera relay. It is safe for concurrent use. Create one
 // with New, serve it with Handler or ServeConn, and stop it with Shutdown.
 type Server struct {
-	store    *meteredStore
-	limits   Limits
-	log      *slog.Logger
-	now      func() time.Time
-	reg      *prometheus.Registry
-	metrics  *metrics
-	relayID  wire.Key32
-	hub      *hub
-	notifier Notifier
-	admit    admission
-	claims   claimLimiters
+	store   *meteredStore
+	limits  Limits
+	log     *slog.Logger
+	now     func() time.Time
+	reg     *prometheus.Registry
+	metrics *metrics
+	relayID wire.Key32
+	hub     *hub
+	// deliverBudget bounds delivery memory over all connections
+	// (Limits.DeliverTotalBytes).
+	deliverBudget *budget
+	notifier      Notifier
+	admit         admission
+	claims        claimLimiters
+
+	throttleClock throttleClock // per-connection frame rate; tests replace it
 
 	randMu sync.Mutex // io.Readers in general are not safe for concurrent use
 	rand   io.Reader
@@ -94,7 +99,9 @@ func New(cfg Config) (*Server, error) {
 		reg:           cfg.Registry,
 		rand:          cfg.Rand,
 		notifier:      cfg.Notifier,
-		hub:           newHub(),
+		hub:           newHub(limits),
+		deliverBudget: newBudget(limits.DeliverTotalBytes),
+		throttleClock: realThrottleClock,
 		conns:         make(map[*conn]struct{}),
 		sweepInterval: cfg.SweepInterval,
 		sweepStop:     make(chan struct{}),
@@ -115,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 	if s.sweepInterval <= 0 {
 		s.sweepInterval = time.Minute
 	}
-	m, err := newMetrics(s.reg)
+	m, err := newMetrics(s.reg, s.deliverBudget)
 	if err != nil {
 		return nil, fmt.Errorf("relay: registering metrics: %w", err)
 	}

@@ -166,6 +166,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	c.send(o.id, wire.Key32{}, "hello")
 	c.deliver()
 	mustType[*wire.OK](c, &wire.Ack{Mailbox: o.id, Seqs: []uint64{1}})
+	// The pump counts a Deliver once its write has returned, which may be
+	// after the client has read it, acknowledged it and got the answer.
+	eventually(t, "the Deliver to be counted", func() bool { return e.metric("ephemera_relay_messages_delivered_total") == 1 })
 
 	resp, err := http.Get(hs.URL + "/metrics")
 	if err != nil {
