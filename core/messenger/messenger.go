@@ -203,7 +203,9 @@ func Create(cfg Config) (*Messenger, error) {
 	m := &Messenger{}
 	v, err := vault.Create(cfg.Dir, cfg.Passphrase, cfg.vaultOptions(m))
 	if errors.Is(err, vault.ErrExists) {
-		return nil, ErrProfileExists
+		// The vault's error says why (a vault.db without its header is
+		// a profile to restore, not a place to create one).
+		return nil, fmt.Errorf("%w: %w", ErrProfileExists, err)
 	}
 	if err != nil {
 		return nil, err

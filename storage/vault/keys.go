@@ -74,6 +74,8 @@ const (
 	tOutbox
 	tAttachment
 	tPage
+	tAttachCount // how many attachment records there are (reconcile)
+	tKeySlots    // how many slots vault.keys had at a commit (reconcile)
 )
 
 // tConversationKey is not a record type: it separates the derivation of
