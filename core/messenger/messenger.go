@@ -34,17 +34,21 @@ import (
 // Errors returned by the messenger; test with errors.Is.
 var (
 	ErrWrongPassphrase = vault.ErrWrongPassphrase
-	ErrNoProfile       = errors.New("messenger: no profile in this folder")
-	ErrProfileExists   = errors.New("messenger: a profile already exists in this folder")
-	ErrUnknownContact  = errors.New("messenger: unknown contact")
-	ErrAmbiguous       = errors.New("messenger: more than one contact has that name")
-	ErrBadInvite       = errors.New("messenger: bad invite")
-	ErrBlocked         = errors.New("messenger: contact is blocked")
-	ErrKeyChanged      = errors.New("messenger: the contact's identity key changed; accept the new safety number first")
-	ErrNotAnswered     = errors.New("messenger: the contact has not answered the invite yet")
-	ErrUnknownMessage  = errors.New("messenger: unknown message")
-	ErrClosed          = errors.New("messenger: closed")
-	ErrFileTooLarge    = errors.New("messenger: file too large for the relay")
+	// ErrDamaged: a file of the profile's vault is missing, truncated,
+	// overwritten or another profile's; the error names it, and nothing
+	// was changed (restore the file from a backup).
+	ErrDamaged        = vault.ErrDamaged
+	ErrNoProfile      = errors.New("messenger: no profile in this folder")
+	ErrProfileExists  = errors.New("messenger: a profile already exists in this folder")
+	ErrUnknownContact = errors.New("messenger: unknown contact")
+	ErrAmbiguous      = errors.New("messenger: more than one contact has that name")
+	ErrBadInvite      = errors.New("messenger: bad invite")
+	ErrBlocked        = errors.New("messenger: contact is blocked")
+	ErrKeyChanged     = errors.New("messenger: the contact's identity key changed; accept the new safety number first")
+	ErrNotAnswered    = errors.New("messenger: the contact has not answered the invite yet")
+	ErrUnknownMessage = errors.New("messenger: unknown message")
+	ErrClosed         = errors.New("messenger: closed")
+	ErrFileTooLarge   = errors.New("messenger: file too large for the relay")
 )
 
 // Config opens or creates a profile.
