@@ -419,10 +419,11 @@ func init() {
 			return nil
 		})
 	register(&command{
-		name: "change-passphrase", args: "", summary: "change the profile's passphrase (new one from EPHEMERA_NEW_PASSPHRASE or --new-passphrase-file)",
+		name: "change-passphrase", args: "", summary: "change the profile's passphrase (new one from EPHEMERA_NEW_PASSPHRASE or --new-passphrase-file); --rekey also re-encrypts everything",
 		setFlags: func(fs *flag.FlagSet) {
 			pf.set(fs)
 			fs.StringVar(&newPassFile, "new-passphrase-file", "", "read the new passphrase from `file`")
+			fs.BoolVar(&rekey, "rekey", false, "re-encrypt everything under a new key, so an old copy of the profile's header or a backup with the old passphrase opens nothing of it (without it, the change is quick but an old copy still opens the profile)")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if len(inv.args) != 0 {
@@ -452,8 +453,15 @@ func init() {
 			if err != nil {
 				return err
 			}
-			err = m.ChangePassphrase(cfg.Passphrase, newPass)
-			if err == nil {
+			if rekey {
+				err = m.ChangePassphraseRekey(cfg.Passphrase, newPass)
+			} else {
+				err = m.ChangePassphrase(cfg.Passphrase, newPass)
+			}
+			switch {
+			case err == nil && rekey:
+				fmt.Fprintln(inv.stdout, "passphrase changed and everything re-encrypted under a new key")
+			case err == nil:
 				fmt.Fprintln(inv.stdout, "passphrase changed")
 			}
 			return errors.Join(err, m.Close())
@@ -529,7 +537,10 @@ func init() {
 	})
 }
 
-var newPassFile string
+var (
+	newPassFile string
+	rekey       bool // change-passphrase --rekey
+)
 
 func printMessage(w io.Writer, m messenger.Message, asJSON bool) error {
 	if asJSON {

@@ -419,8 +419,21 @@ func (m *Messenger) Close() error {
 func (m *Messenger) Subscribe(buf int) *Subscription { return m.hub.subscribe(buf) }
 
 // ChangePassphrase rewraps the vault's master key under a new passphrase.
+// It is quick and keeps the master key: an old copy of the profile's
+// vault.hdr (or a backup) still opens the profile with the old
+// passphrase. ChangePassphraseRekey does not.
 func (m *Messenger) ChangePassphrase(old, new []byte) error {
 	return m.v.ChangePassphrase(old, new)
+}
+
+// ChangePassphraseRekey changes the passphrase and re-encrypts the whole
+// vault under a new master key (vault.Vault.Rekey), so that an old copy
+// of vault.hdr or a backup, with the old passphrase, opens nothing of the
+// profile as it is now. It rewrites every record and key slot, so it
+// takes longer than ChangePassphrase, and other calls wait for it; a
+// crash leaves the profile openable with the old passphrase or the new.
+func (m *Messenger) ChangePassphraseRekey(old, new []byte) error {
+	return m.v.Rekey(old, new)
 }
 
 // relayConn is one connection to a relay.

@@ -528,3 +528,56 @@ func (kf *File) wipe() {
 	kf.slotKey = nil
 	kf.free = nil
 }
+
+// CopyTo writes a new key file at path (which must not exist) for
+// master: the same number of slots, each key in the slot it has here,
+// sealed again under master with a fresh salt and nonces, free slots
+// random; the file is synced before CopyTo returns. A vault re-keys its
+// key file this way: no slot number that a record names changes.
+func (kf *File) CopyTo(path string, master []byte) error {
+	if len(master) != KeySize {
+		return fmt.Errorf("keyslots: master key is %d bytes, want %d", len(master), KeySize)
+	}
+	kf.mu.RLock()
+	defer kf.mu.RUnlock()
+	if kf.slotKey == nil {
+		return ErrClosed
+	}
+	h := &header{version: version, slotSize: SlotSize}
+	rand.Read(h.salt[:])
+	sk, check, err := deriveKeys(master, h)
+	if err != nil {
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	defer clear(sk)
+	h.check = check
+	hb := h.marshal()
+	var ad [adPrefix]byte
+	copy(ad[:], hb[:adPrefix])
+	aead, err := chacha20poly1305.New(sk)
+	if err != nil {
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	buf := make([]byte, HeaderSize+int(kf.n)*SlotSize)
+	copy(buf, hb)
+	rand.Read(buf[HeaderSize:])
+	nonce := make([]byte, nonceSize)
+	for i, k := range kf.keys {
+		rand.Read(nonce)
+		copy(buf[HeaderSize+int(i)*SlotSize:], sealSlot(aead, &ad, i, nonce, k))
+	}
+	defer clear(buf)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	return f.Close()
+}

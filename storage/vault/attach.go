@@ -68,7 +68,7 @@ func (v *Vault) PutAttachment(r io.Reader) (AttachmentID, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
-	slot, key, err := v.ks.Alloc()
+	slot, key, err := v.allocSlot()
 	if err != nil {
 		if errors.Is(err, keyslots.ErrClosed) {
 			err = ErrLocked
@@ -78,7 +78,7 @@ func (v *Vault) PutAttachment(r io.Reader) (AttachmentID, error) {
 	defer clear(key)
 	path := filepath.Join(dir, string(id))
 	if err := writeBlob(dir, path, r, key); err != nil {
-		v.ks.Destroy(slot) // best effort: else an orphan the next Open destroys
+		v.destroySlot(slot) // best effort: else an orphan the next Open destroys
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
 	rec := attRecord{Slot: uint64(slot) + 1}
@@ -93,10 +93,32 @@ func (v *Vault) PutAttachment(r io.Reader) (AttachmentID, error) {
 	})
 	if err != nil {
 		os.Remove(path)
-		v.ks.Destroy(slot)
+		v.destroySlot(slot)
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
 	return id, nil
+}
+
+// allocSlot allocates a key slot outside a transaction, holding v.mu
+// shared so that Rekey (which copies vault.keys holding it exclusively)
+// sees the slot or comes after it.
+func (v *Vault) allocSlot() (uint32, []byte, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys == nil {
+		return 0, nil, keyslots.ErrClosed
+	}
+	return v.ks.Alloc()
+}
+
+// destroySlot is Destroy of a slot allocSlot gave, on the current key
+// file (a Rekey in between copied it there).
+func (v *Vault) destroySlot(slot uint32) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys != nil {
+		v.ks.Destroy(slot)
+	}
 }
 
 // attachment reads an attachment's record; ok is false if there is none.

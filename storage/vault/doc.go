@@ -66,6 +66,31 @@
 // not even show how many contacts there are; the expiry index has its
 // own ("x"), which shows how many messages can expire and nothing else.
 //
+// # Changing the passphrase, and re-keying
+//
+// ChangePassphrase rewraps the master key: quick, but whoever kept an
+// old vault.hdr (or a backup) and learns the old passphrase still has
+// the master key of the vault as it is now. Rekey (rekey.go) makes a new
+// master key and rewrites everything under it: every record sealed again
+// under the new sealing key into a fresh vault.db, every key slot sealed
+// again into a new vault.keys (each key in its slot), the header wrapped
+// under the new passphrase. Record keys cannot be recomputed from their
+// ids (which are not stored), so a re-keyed vault keeps the record-id
+// key it was created with and puts every 16-byte record key through an
+// AES-256 permutation under a random outer key: bbolt key =
+// AES(outer, HMAC-derived key). The id key and the outer key are kept in
+// the meta bucket under the clear key "rekeyed", sealed (32 + 32 bytes)
+// under the current sealing key; a later Rekey decrypts each bbolt key
+// with the old outer key and encrypts it with a new one. The old master
+// key thus neither opens a record nor finds one. Keys of expiring
+// messages and attachments, random and only ever stored in vault.keys,
+// are not replaced, and blobs are not rewritten. A vault re-keyed by this
+// version is refused by older ones as not matching its header (they do
+// not know the permutation); nothing is written then. The new files are
+// built in rekey.tmp/, whose header arrives last; Open finishes a re-key
+// found complete there, or removes an incomplete one, before reading the
+// header, so a crash leaves the old vault or the new one.
+//
 // # Messages in pages
 //
 // A conversation has a sealed range record [Low, Next) and its messages

@@ -53,6 +53,9 @@ func OpenWithKeychain(dir string, opts Options) (*Vault, error) {
 	if opts.Keychain == nil {
 		return nil, fmt.Errorf("vault: open %s: %w: no keychain in the options", dir, ErrKeychain)
 	}
+	if err := finishRekey(dir); err != nil {
+		return nil, fmt.Errorf("vault: open %s: finishing a re-key: %w", dir, err)
+	}
 	h, err := readHeader(dir)
 	if err != nil {
 		return nil, err

@@ -212,6 +212,9 @@ func (v *Vault) reconcile(discard bool) (lost int, err error) {
 // another vault, or one that is not a key file, is still refused: move
 // it away first. Keep a copy of the whole folder before calling it.
 func DiscardLostKeys(dir string, passphrase []byte, opts Options) (v *Vault, deleted int, err error) {
+	if err := finishRekey(dir); err != nil {
+		return nil, 0, fmt.Errorf("vault: open %s: finishing a re-key: %w", dir, err)
+	}
 	h, err := readHeader(dir)
 	if err != nil {
 		return nil, 0, err

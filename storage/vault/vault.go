@@ -184,6 +184,11 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 // newer one ErrNewerVersion. Whatever the error, Open writes nothing:
 // vault.db is not even opened until the passphrase is verified.
 func Open(dir string, passphrase []byte, opts Options) (*Vault, error) {
+	// A re-key that stopped after its new files were complete is
+	// finished first, so the header read is the new one (rekey.go).
+	if err := finishRekey(dir); err != nil {
+		return nil, fmt.Errorf("vault: open %s: finishing a re-key: %w", dir, err)
+	}
 	h, err := readHeader(dir)
 	if err != nil {
 		return nil, err
@@ -442,7 +447,7 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 // holds the header's vault id, sealed under the master key), or, when
 // creating, makes the buckets and the check record.
 func (v *Vault) init(create bool) error {
-	ck := v.keys.recordKey(tCheck, "", 0)
+	var ck []byte
 	var have bool
 	err := v.db.View(func(tx *bolt.Tx) error {
 		if create {
@@ -452,6 +457,10 @@ func (v *Vault) init(create bool) error {
 		if m == nil || tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketExpiry) == nil {
 			return fmt.Errorf("%w (it lacks its buckets)", ErrDamaged)
 		}
+		if err := v.loadRekeyed(m); err != nil {
+			return err
+		}
+		ck = v.keys.recordKey(tCheck, "", 0)
 		sealed := m.Get(ck)
 		// The passphrase opened the header, so a check record that does
 		// not match it means vault.db is another vault's (or damaged).
@@ -478,6 +487,7 @@ func (v *Vault) init(create bool) error {
 		if err := m.Put(metaVersion, encodeVersion(v.hdr.Version)); err != nil {
 			return err
 		}
+		ck = v.keys.recordKey(tCheck, "", 0)
 		return m.Put(ck, sealRecord(v.keys.seal, bucketMeta, ck, v.hdr.VaultID[:]))
 	})
 }
