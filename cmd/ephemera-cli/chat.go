@@ -537,9 +537,42 @@ func init() {
 	})
 }
 
+func init() {
+	register(&command{
+		name: "repair-discard-lost-keys", args: "",
+		summary: "DESTRUCTIVE: delete the messages and attachments whose keys vault.keys lost (restore vault.keys from a backup instead if you can)",
+		setFlags: func(fs *flag.FlagSet) {
+			pf.set(fs)
+			fs.BoolVar(&confirmDiscard, "yes-delete-them", false, "confirm that the messages and attachments whose keys are lost are to be deleted")
+		},
+		run: func(ctx context.Context, inv *invocation) error {
+			if len(inv.args) != 0 {
+				return usageError("unexpected argument %q", inv.args[0])
+			}
+			if !confirmDiscard {
+				return errors.New("this deletes for good every message and attachment whose key vault.keys lost; keep a copy of the profile folder, then run it again with --yes-delete-them")
+			}
+			cfg, err := pf.config(inv)
+			if err != nil {
+				return err
+			}
+			n, err := messenger.DiscardLostKeys(cfg)
+			if errors.Is(err, messenger.ErrWrongPassphrase) {
+				return errors.New("wrong passphrase")
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(inv.stdout, "deleted %d messages and attachments whose keys were lost\n", n)
+			return nil
+		},
+	})
+}
+
 var (
-	newPassFile string
-	rekey       bool // change-passphrase --rekey
+	confirmDiscard bool // repair-discard-lost-keys --yes-delete-them
+	newPassFile    string
+	rekey          bool // change-passphrase --rekey
 )
 
 func printMessage(w io.Writer, m messenger.Message, asJSON bool) error {

@@ -276,6 +276,21 @@ func Open(cfg Config) (*Messenger, error) {
 	return m.start(cfg, v)
 }
 
+// DiscardLostKeys is the destructive repair of a profile whose vault.keys
+// is lost or older than its vault.db, which Open refuses with ErrDamaged
+// (restoring the file from a backup is the repair that loses nothing).
+// It deletes the messages and attachments whose keys are gone, makes a
+// new key file if there is none, and returns how many it deleted. Only
+// for when the user asks for it, with a copy of the folder kept.
+func DiscardLostKeys(cfg Config) (deleted int, err error) {
+	cfg.defaults()
+	v, n, err := vault.DiscardLostKeys(cfg.Dir, cfg.Passphrase, vault.Options{InsecureTestKDF: cfg.InsecureTestKDF, NoSync: cfg.NoSync, Now: cfg.Now})
+	if err != nil {
+		return 0, err
+	}
+	return n, v.Close()
+}
+
 // start loads the profile from an open vault and connects.
 func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) {
 	m.cfg, m.v, m.log, m.now, m.rand = cfg, v, cfg.Logger, cfg.Now, cfg.Rand
