@@ -277,7 +277,8 @@ func BenchmarkUnlock(b *testing.B) {
 // checkDB's walk of every page (check), bbolt's open with the freelist
 // rebuilt from a walk of every page as the vault opens it today
 // (bolt-rebuild), bbolt's open reading a stored freelist instead
-// (bolt-stored), and the whole Open with test KDF parameters (open).
+// (bolt-stored), the whole Open with test KDF parameters (open), and a
+// Rekey (rekey).
 func BenchmarkUnlockLarge(b *testing.B) {
 	dir := b.TempDir()
 	v, err := Create(dir, testPass, testOpts())
@@ -352,6 +353,20 @@ func BenchmarkUnlockLarge(b *testing.B) {
 				b.Fatal(err)
 			}
 			v.Close()
+		}
+	})
+	// Rekey of the same vault (test Argon2id parameters; with the
+	// default ones add one key derivation, as for an unlock).
+	b.Run("rekey", func(b *testing.B) {
+		v, err := Open(dir, testPass, testOpts())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer v.Close()
+		for b.Loop() {
+			if err := v.Rekey(testPass, testPass); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -390,7 +390,7 @@ func open(dir string, h *header, master, kek []byte, opts Options, mode openMode
 			db.Close()
 			v.ks.Close()
 			k.wipe()
-			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+			return nil, openFailed(dir, err)
 		}
 	}
 	os.Remove(path + compactSuffix)
@@ -401,11 +401,11 @@ func open(dir string, h *header, master, kek []byte, opts Options, mode openMode
 		if errors.Is(err, ErrDamaged) { // names vault.keys
 			return nil, fmt.Errorf("vault: open %w", err)
 		}
-		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+		return nil, openFailed(dir, err)
 	}
 	if _, err := v.ExpireDue(v.now()); err != nil {
 		v.Lock()
-		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+		return nil, openFailed(dir, err)
 	}
 	// A migration that moved keys out of records, or rewrote them, left
 	// the old records in freed pages: compact them away now.
@@ -428,6 +428,16 @@ func open(dir string, h *header, master, kek []byte, opts Options, mode openMode
 		go v.expiryLoop(c, stop, v.stop)
 	}
 	return v, nil
+}
+
+// openFailed words an error of Open after vault.db opened: a record of
+// vault.db that does not open (ErrCorrupt) is the file's damage, and
+// says so as ErrDamaged naming it.
+func openFailed(dir string, err error) error {
+	if errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrDamaged) {
+		return fmt.Errorf("vault: open %s: %w (%v)", filepath.Join(dir, DBFile), ErrDamaged, err)
+	}
+	return fmt.Errorf("vault: open %s: %w", dir, err)
 }
 
 func openDB(path string, opts Options) (*bolt.DB, error) {
