@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ephemera-im/ephemera/internal/boltcheck"
 )
 
 // dbFixture is a closed vault with enough records for vault.db to have
@@ -42,17 +44,11 @@ func newDBFixture(t testing.TB) *dbFixture {
 		t.Fatal(err)
 	}
 	fx := &dbFixture{dir: dir, db: raw}
-	f, err := os.Open(filepath.Join(dir, DBFile))
+	ps, hwm, live, err := boltcheck.Pages(filepath.Join(dir, DBFile))
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c := &dbChecker{f: f, size: int64(len(fx.db))}
-	c.onPage = func(id uint64) { fx.live = append(fx.live, id) }
-	if err := c.check(); err != nil {
 		t.Fatalf("pristine vault.db: %v", err)
 	}
-	fx.ps, fx.hwm = int(c.ps), int(c.hwm)
+	fx.ps, fx.hwm, fx.live = ps, int(hwm), live
 	slices.Sort(fx.live)
 	if len(fx.live) < 10 {
 		t.Fatalf("only %d live pages: the damage below would prove little", len(fx.live))

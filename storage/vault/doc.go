@@ -39,7 +39,7 @@
 // record naming a key the file lacks (other than a due message's, which
 // a crash inside ExpireDue leaves) means the file is not the one
 // vault.db was written with. vault.db is checked page by page before
-// bbolt opens it (dbcheck.go). A damaged blob is its attachment's
+// bbolt opens it (internal/boltcheck). A damaged blob is its attachment's
 // error alone (OpenAttachment), and a missing blob stops Open from
 // destroying any "orphan" key slot, so restoring the blob restores the
 // attachment. The one destructive repair is DiscardLostKeys, which the
