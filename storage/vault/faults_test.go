@@ -268,23 +268,6 @@ func TestProfileFileFaults(t *testing.T) {
 	}
 }
 
-// copyTree copies the files under src into dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	for _, rel := range listFiles(t, src) {
-		b, err := os.ReadFile(filepath.Join(src, rel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, rel)), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, rel), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestDiscardLostKeys: the explicit repair of a vault whose vault.keys
 // was lost deletes only what the lost keys opened, and the vault then
 // opens normally.
