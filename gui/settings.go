@@ -140,6 +140,7 @@ type settingsScreen struct {
 	oldPass   *widget.Entry
 	newPass   *passphraseFields
 	change    *widget.Button
+	rekey     *widget.Check // re-encrypt everything under a new key
 	passBusy  *widget.ProgressBarInfinite
 	passNote  *widget.Label // inline problems with the form
 	autoLock  *widget.Select
@@ -267,6 +268,7 @@ func (s *settingsScreen) securitySection(cur messenger.Settings) fyne.CanvasObje
 	s.oldPass.SetPlaceHolder("Current passphrase")
 	s.newPass = newPassphraseFields()
 	s.change = widget.NewButton("Change passphrase", s.onChangePassphrase)
+	s.rekey = widget.NewCheck("Also re-encrypt everything with a new key", nil)
 	s.passBusy = busyBar()
 	s.passNote = dangerLabel()
 	passForm := widget.NewForm(widget.NewFormItem("Current", s.oldPass))
@@ -296,6 +298,8 @@ func (s *settingsScreen) securitySection(cur messenger.Settings) fyne.CanvasObje
 	return widget.NewCard("Security", "", container.NewVBox(
 		widget.NewLabelWithStyle("Passphrase", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
 		passForm,
+		s.rekey,
+		explain("Without re-encrypting, the change is quick but keeps the key that locks your data: an old copy of the profile (a backup, or its vault.hdr file) still opens with the old passphrase. Re-encrypting takes longer and makes old copies useless with it."),
 		container.NewHBox(s.change),
 		s.passBusy,
 		s.passNote,
@@ -336,7 +340,11 @@ func (s *settingsScreen) onChangePassphrase() {
 	}
 	s.change.Disable()
 	setBusy(s.passBusy, true)
+	rekey := s.rekey.Checked
 	s.work.run(func() error {
+		if rekey {
+			return s.m.ChangePassphraseRekey([]byte(old), []byte(newPass))
+		}
 		return s.m.ChangePassphrase([]byte(old), []byte(newPass))
 	}, func(err error) {
 		setBusy(s.passBusy, false)
@@ -350,7 +358,12 @@ func (s *settingsScreen) onChangePassphrase() {
 		}
 		s.oldPass.SetText("")
 		s.newPass.reset()
-		dialog.ShowInformation("Passphrase changed", "From now on, unlock Ephemera with the new passphrase.", s.win)
+		s.rekey.SetChecked(false)
+		msg := "From now on, unlock Ephemera with the new passphrase."
+		if rekey {
+			msg += " Everything was re-encrypted with a new key: old copies of the profile no longer open with the old passphrase."
+		}
+		dialog.ShowInformation("Passphrase changed", msg, s.win)
 	})
 }
 

@@ -2,6 +2,8 @@ package gui
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -254,6 +256,53 @@ func TestSettingsChangePassphrase(t *testing.T) {
 	if err := open(newPass); err != nil {
 		t.Errorf("new passphrase: %v", err)
 	}
+}
+
+// The re-encrypting choice re-keys the vault: the old vault.hdr with
+// the old passphrase no longer opens the profile, the new one does.
+func TestSettingsChangePassphraseRekey(t *testing.T) {
+	f := newSettingsFixture(t)
+	s := f.s
+	const newPass = "violet maple quietly drums"
+	hdr := filepath.Join(f.dir, "vault.hdr")
+	oldHdr, err := os.ReadFile(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree strings.Builder
+	DumpTree(&tree, f.win.Content())
+	if !strings.Contains(tree.String(), "an old copy of the profile") {
+		t.Error("the settings do not say what the quick change does not do")
+	}
+	test.Type(s.oldPass, dialogTestPass)
+	test.Type(s.newPass.pass, newPass)
+	test.Type(s.newPass.confirm, newPass)
+	test.Tap(s.rekey)
+	test.Tap(s.change)
+	s.work.wait()
+	if text := dialogText(f.win); !strings.Contains(text, "re-encrypted") {
+		t.Errorf("after the re-key the dialogs show %q", text)
+	}
+	if s.rekey.Checked {
+		t.Error("the choice stays checked for the next change")
+	}
+	if err := f.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	newHdr, _ := os.ReadFile(hdr)
+	if err := os.WriteFile(hdr, oldHdr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := messenger.Open(messenger.Config{Dir: f.dir, Passphrase: []byte(dialogTestPass), InsecureTestKDF: true, NoSync: true}); err == nil {
+		m.Close()
+		t.Fatal("the old vault.hdr and passphrase opened the re-keyed profile")
+	}
+	os.WriteFile(hdr, newHdr, 0o600)
+	m, err := messenger.Open(messenger.Config{Dir: f.dir, Passphrase: []byte(newPass), InsecureTestKDF: true, NoSync: true})
+	if err != nil {
+		t.Fatalf("new passphrase: %v", err)
+	}
+	m.Close()
 }
 
 func TestSettingsWrongPassphraseKeepsTheOld(t *testing.T) {

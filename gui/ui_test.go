@@ -6,9 +6,11 @@ package gui
 // process (alice's profile runs it; bob's profile uses it).
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -297,6 +299,43 @@ func TestUnlockWrongThenRightPassphrase(t *testing.T) {
 			t.Error("unlocked the wrong profile")
 		}
 	})
+}
+
+// A damaged vault.db is a clear message on the unlock screen, naming the
+// file and saying to restore a backup, and the file is left as it was.
+func TestUnlockDamagedVault(t *testing.T) {
+	m, cfg := uiProfile(t, "dora", "ws://127.0.0.1:1/v1/ws")
+	m.Close()
+	path := filepath.Join(cfg.Dir, "vault.db")
+	db, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every page but the two meta pages: the root and all below it.
+	for i := 2 * os.Getpagesize(); i < len(db); i++ {
+		db[i] = 0x5a
+	}
+	if err := os.WriteFile(path, db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := uiNew(t, Options{Dir: cfg.Dir})
+	s := h.u.ul
+	h.act(func() {
+		test.Type(s.pass, string(cfg.Passphrase))
+		test.Tap(s.button)
+	})
+	h.waitFor("the error message", func() bool { return s.errMsg.Visible() })
+	h.act(func() {
+		if !strings.Contains(s.errMsg.Text, "The vault file is damaged; restore a backup") || !strings.Contains(s.errMsg.Text, "vault.db") {
+			t.Errorf("damaged vault.db: message %q", s.errMsg.Text)
+		}
+		if h.u.Screen() != "unlock" {
+			t.Errorf("screen %q, want unlock", h.u.Screen())
+		}
+	})
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, db) {
+		t.Errorf("the damaged vault.db was changed (%v)", err)
+	}
 }
 
 func TestSendMessageAndComposeKeys(t *testing.T) {

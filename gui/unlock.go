@@ -76,9 +76,12 @@ func (s *unlockScreen) opened(m *messenger.Messenger, err error) {
 	s.pass.Enable()
 	s.button.Enable()
 	s.pass.SetText("")
-	if errors.Is(err, messenger.ErrWrongPassphrase) {
+	switch {
+	case errors.Is(err, messenger.ErrWrongPassphrase):
 		setDanger(s.errMsg, "Wrong passphrase. Try again.")
-	} else {
+	case errors.Is(err, messenger.ErrDamaged):
+		setDanger(s.errMsg, fmt.Sprintf("The vault file is damaged; restore a backup. Nothing was changed.\n\n%v", err))
+	default:
 		setDanger(s.errMsg, fmt.Sprintf("Cannot open the profile: %v", err))
 	}
 	s.u.win.Canvas().Focus(s.pass)

@@ -449,10 +449,11 @@ func init() {
 			return nil
 		})
 	register(&command{
-		name: "change-passphrase", args: "", summary: "change the profile's passphrase (new one from EPHEMERA_NEW_PASSPHRASE or --new-passphrase-file)",
+		name: "change-passphrase", args: "", summary: "change the profile's passphrase (new one from EPHEMERA_NEW_PASSPHRASE or --new-passphrase-file); --rekey also re-encrypts everything",
 		setFlags: func(fs *flag.FlagSet) {
 			pf.set(fs)
 			fs.StringVar(&newPassFile, "new-passphrase-file", "", "read the new passphrase from `file`")
+			fs.BoolVar(&rekey, "rekey", false, "re-encrypt everything under a new key, so an old copy of the profile's header or a backup with the old passphrase opens nothing of it (without it, the change is quick but an old copy still opens the profile)")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if len(inv.args) != 0 {
@@ -482,8 +483,15 @@ func init() {
 			if err != nil {
 				return err
 			}
-			err = m.ChangePassphrase(cfg.Passphrase, newPass)
-			if err == nil {
+			if rekey {
+				err = m.ChangePassphraseRekey(cfg.Passphrase, newPass)
+			} else {
+				err = m.ChangePassphrase(cfg.Passphrase, newPass)
+			}
+			switch {
+			case err == nil && rekey:
+				fmt.Fprintln(inv.stdout, "passphrase changed and everything re-encrypted under a new key")
+			case err == nil:
 				fmt.Fprintln(inv.stdout, "passphrase changed")
 			}
 			return errors.Join(err, m.Close())
@@ -559,7 +567,43 @@ func init() {
 	})
 }
 
-var newPassFile string
+func init() {
+	register(&command{
+		name: "repair-discard-lost-keys", args: "",
+		summary: "DESTRUCTIVE: delete the messages and attachments whose keys vault.keys lost (restore vault.keys from a backup instead if you can)",
+		setFlags: func(fs *flag.FlagSet) {
+			pf.set(fs)
+			fs.BoolVar(&confirmDiscard, "yes-delete-them", false, "confirm that the messages and attachments whose keys are lost are to be deleted")
+		},
+		run: func(ctx context.Context, inv *invocation) error {
+			if len(inv.args) != 0 {
+				return usageError("unexpected argument %q", inv.args[0])
+			}
+			if !confirmDiscard {
+				return errors.New("this deletes for good every message and attachment whose key vault.keys lost; keep a copy of the profile folder, then run it again with --yes-delete-them")
+			}
+			cfg, err := pf.config(inv)
+			if err != nil {
+				return err
+			}
+			n, err := messenger.DiscardLostKeys(cfg)
+			if errors.Is(err, messenger.ErrWrongPassphrase) {
+				return errors.New("wrong passphrase")
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(inv.stdout, "deleted %d messages and attachments whose keys were lost\n", n)
+			return nil
+		},
+	})
+}
+
+var (
+	confirmDiscard bool // repair-discard-lost-keys --yes-delete-them
+	newPassFile    string
+	rekey          bool // change-passphrase --rekey
+)
 
 func printMessage(w io.Writer, m messenger.Message, asJSON bool) error {
 	if asJSON {

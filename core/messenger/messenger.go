@@ -34,14 +34,18 @@ import (
 // Errors returned by the messenger; test with errors.Is.
 var (
 	ErrWrongPassphrase = vault.ErrWrongPassphrase
-	ErrNoProfile       = errors.New("messenger: no profile in this folder")
-	ErrProfileExists   = errors.New("messenger: a profile already exists in this folder")
-	ErrUnknownContact  = errors.New("messenger: unknown contact")
-	ErrAmbiguous       = errors.New("messenger: more than one contact has that name")
-	ErrBadInvite       = errors.New("messenger: bad invite")
-	ErrBlocked         = errors.New("messenger: contact is blocked")
-	ErrKeyChanged      = errors.New("messenger: another identity asked to take over this conversation; accept or decline it first")
-	ErrNoRequest       = errors.New("messenger: no other identity asked to take over this conversation")
+	// ErrDamaged: a file of the profile's vault is missing, truncated,
+	// overwritten or another profile's; the error names it, and nothing
+	// was changed (restore the file from a backup).
+	ErrDamaged        = vault.ErrDamaged
+	ErrNoProfile      = errors.New("messenger: no profile in this folder")
+	ErrProfileExists  = errors.New("messenger: a profile already exists in this folder")
+	ErrUnknownContact = errors.New("messenger: unknown contact")
+	ErrAmbiguous      = errors.New("messenger: more than one contact has that name")
+	ErrBadInvite      = errors.New("messenger: bad invite")
+	ErrBlocked        = errors.New("messenger: contact is blocked")
+	ErrKeyChanged     = errors.New("messenger: another identity asked to take over this conversation; accept or decline it first")
+	ErrNoRequest      = errors.New("messenger: no other identity asked to take over this conversation")
 	// ErrInviteUsed: a one-time invite that someone already accepted.
 	ErrInviteUsed = errors.New("messenger: this one-time invite was already used; ask for a new one")
 	// ErrInviteRefused: the inviter refused our acceptance of its invite
@@ -209,7 +213,9 @@ func Create(cfg Config) (*Messenger, error) {
 	m := &Messenger{}
 	v, err := vault.Create(cfg.Dir, cfg.Passphrase, cfg.vaultOptions(m))
 	if errors.Is(err, vault.ErrExists) {
-		return nil, ErrProfileExists
+		// The vault's error says why (a vault.db without its header is
+		// a profile to restore, not a place to create one).
+		return nil, fmt.Errorf("%w: %w", ErrProfileExists, err)
 	}
 	if err != nil {
 		return nil, err
@@ -274,6 +280,21 @@ func Open(cfg Config) (*Messenger, error) {
 		return nil, err
 	}
 	return m.start(cfg, v)
+}
+
+// DiscardLostKeys is the destructive repair of a profile whose vault.keys
+// is lost or older than its vault.db, which Open refuses with ErrDamaged
+// (restoring the file from a backup is the repair that loses nothing).
+// It deletes the messages and attachments whose keys are gone, makes a
+// new key file if there is none, and returns how many it deleted. Only
+// for when the user asks for it, with a copy of the folder kept.
+func DiscardLostKeys(cfg Config) (deleted int, err error) {
+	cfg.defaults()
+	v, n, err := vault.DiscardLostKeys(cfg.Dir, cfg.Passphrase, vault.Options{InsecureTestKDF: cfg.InsecureTestKDF, NoSync: cfg.NoSync, Now: cfg.Now})
+	if err != nil {
+		return 0, err
+	}
+	return n, v.Close()
 }
 
 // start loads the profile from an open vault and connects.
@@ -419,8 +440,21 @@ func (m *Messenger) Close() error {
 func (m *Messenger) Subscribe(buf int) *Subscription { return m.hub.subscribe(buf) }
 
 // ChangePassphrase rewraps the vault's master key under a new passphrase.
+// It is quick and keeps the master key: an old copy of the profile's
+// vault.hdr (or a backup) still opens the profile with the old
+// passphrase. ChangePassphraseRekey does not.
 func (m *Messenger) ChangePassphrase(old, new []byte) error {
 	return m.v.ChangePassphrase(old, new)
+}
+
+// ChangePassphraseRekey changes the passphrase and re-encrypts the whole
+// vault under a new master key (vault.Vault.Rekey), so that an old copy
+// of vault.hdr or a backup, with the old passphrase, opens nothing of the
+// profile as it is now. It rewrites every record and key slot, so it
+// takes longer than ChangePassphrase, and other calls wait for it; a
+// crash leaves the profile openable with the old passphrase or the new.
+func (m *Messenger) ChangePassphraseRekey(old, new []byte) error {
+	return m.v.Rekey(old, new)
 }
 
 // relayConn is one connection to a relay.

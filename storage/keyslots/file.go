@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -141,20 +142,16 @@ func deriveKeys(master []byte, h *header) (slotKey []byte, check [sha256.Size]by
 	return slotKey, check, nil
 }
 
-// Open opens the key file at path with the master key, creating it if it
-// does not exist. Errors wrap ErrFormat, ErrVersion or ErrWrongMaster for a
-// file that cannot be used; a damaged file is never modified by Open.
+// Open opens the existing key file at path with the master key. A missing
+// file is an error wrapping fs.ErrNotExist (it is never recreated here: an
+// empty key file would silently stand for every key it lost; Create makes
+// one). Errors wrap ErrFormat, ErrVersion or ErrWrongMaster for a file that
+// cannot be used; a damaged file is never modified by Open.
 func Open(path string, master []byte) (*File, error) {
 	if len(master) != KeySize {
 		return nil, fmt.Errorf("keyslots: master key is %d bytes, want %d", len(master), KeySize)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := create(path, master); err != nil {
-			return nil, err
-		}
-		f, err = os.OpenFile(path, os.O_RDWR, 0)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("keyslots: %w", err)
 	}
@@ -164,6 +161,21 @@ func Open(path string, master []byte) (*File, error) {
 		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
 	return kf, nil
+}
+
+// Create makes a new, empty key file at path for the master key and opens
+// it. It fails with an error wrapping fs.ErrExist if path exists.
+func Create(path string, master []byte) (*File, error) {
+	if len(master) != KeySize {
+		return nil, fmt.Errorf("keyslots: master key is %d bytes, want %d", len(master), KeySize)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("keyslots: create %s: %w", path, fs.ErrExist)
+	}
+	if err := create(path, master); err != nil {
+		return nil, err
+	}
+	return Open(path, master)
 }
 
 // create writes a new, empty key file atomically: a temporary file is
@@ -198,7 +210,10 @@ func create(path string, master []byte) error {
 	}
 	// Link rather than rename, so that a file created meanwhile by someone
 	// else is never replaced.
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("keyslots: create %s: %w", path, fs.ErrExist)
+		}
 		if err := os.Rename(tmp.Name(), path); err != nil { // no hard links (some file systems)
 			return fmt.Errorf("keyslots: %w", err)
 		}
@@ -512,4 +527,57 @@ func (kf *File) wipe() {
 	clear(kf.slotKey)
 	kf.slotKey = nil
 	kf.free = nil
+}
+
+// CopyTo writes a new key file at path (which must not exist) for
+// master: the same number of slots, each key in the slot it has here,
+// sealed again under master with a fresh salt and nonces, free slots
+// random; the file is synced before CopyTo returns. A vault re-keys its
+// key file this way: no slot number that a record names changes.
+func (kf *File) CopyTo(path string, master []byte) error {
+	if len(master) != KeySize {
+		return fmt.Errorf("keyslots: master key is %d bytes, want %d", len(master), KeySize)
+	}
+	kf.mu.RLock()
+	defer kf.mu.RUnlock()
+	if kf.slotKey == nil {
+		return ErrClosed
+	}
+	h := &header{version: version, slotSize: SlotSize}
+	rand.Read(h.salt[:])
+	sk, check, err := deriveKeys(master, h)
+	if err != nil {
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	defer clear(sk)
+	h.check = check
+	hb := h.marshal()
+	var ad [adPrefix]byte
+	copy(ad[:], hb[:adPrefix])
+	aead, err := chacha20poly1305.New(sk)
+	if err != nil {
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	buf := make([]byte, HeaderSize+int(kf.n)*SlotSize)
+	copy(buf, hb)
+	rand.Read(buf[HeaderSize:])
+	nonce := make([]byte, nonceSize)
+	for i, k := range kf.keys {
+		rand.Read(nonce)
+		copy(buf[HeaderSize+int(i)*SlotSize:], sealSlot(aead, &ad, i, nonce, k))
+	}
+	defer clear(buf)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("keyslots: %w", err)
+	}
+	return f.Close()
 }

@@ -128,7 +128,7 @@ func FuzzOps(f *testing.F) {
 		}
 		path := filepath.Join(t.TempDir(), "keys")
 		master := bytes.Repeat([]byte{3}, KeySize)
-		kf, err := Open(path, master)
+		kf, err := Create(path, master)
 		if err != nil {
 			t.Fatal(err)
 		}

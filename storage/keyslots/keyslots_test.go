@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,7 +22,7 @@ func openTemp(t *testing.T) (*File, string, []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keys")
 	master := newMaster()
-	kf, err := Open(path, master)
+	kf, err := Create(path, master)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,5 +471,38 @@ func TestAllocKey(t *testing.T) {
 	defer kf2.Close()
 	if got, err := kf2.Get(s); err != nil || !bytes.Equal(got, want) {
 		t.Errorf("after reopen: got %x, %v, want %x", got, err, want)
+	}
+}
+
+// TestOpenMissingCreatesNothing: Open never makes a key file, since an
+// empty one would stand for every key the lost file held; only Create
+// makes one, and never over an existing file.
+func TestOpenMissingCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keys")
+	master := newMaster()
+	if kf, err := Open(path, master); !errors.Is(err, fs.ErrNotExist) {
+		if kf != nil {
+			kf.Close()
+		}
+		t.Fatalf("Open of a missing file: got %v, want fs.ErrNotExist", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("Open of a missing file left %d files behind", len(ents))
+	}
+	kf, err := Create(path, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := kf.Alloc(); err != nil {
+		t.Fatal(err)
+	}
+	kf.Close()
+	before, _ := os.ReadFile(path)
+	if _, err := Create(path, master); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create over an existing file: got %v, want fs.ErrExist", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("Create over an existing file changed it")
 	}
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -67,7 +68,7 @@ func (v *Vault) PutAttachment(r io.Reader) (AttachmentID, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
-	slot, key, err := v.ks.Alloc()
+	slot, key, err := v.allocSlot()
 	if err != nil {
 		if errors.Is(err, keyslots.ErrClosed) {
 			err = ErrLocked
@@ -77,17 +78,47 @@ func (v *Vault) PutAttachment(r io.Reader) (AttachmentID, error) {
 	defer clear(key)
 	path := filepath.Join(dir, string(id))
 	if err := writeBlob(dir, path, r, key); err != nil {
-		v.ks.Destroy(slot) // best effort: else an orphan the next Open destroys
+		v.destroySlot(slot) // best effort: else an orphan the next Open destroys
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
 	rec := attRecord{Slot: uint64(slot) + 1}
-	err = v.Update(func(t *Tx) error { return t.put(bucketRecords, tAttachment, string(id), 0, rec.encode()) })
+	err = v.Update(func(t *Tx) error {
+		if err := t.put(bucketRecords, tAttachment, string(id), 0, rec.encode()); err != nil {
+			return err
+		}
+		if err := t.addAttachCount(1); err != nil {
+			return err
+		}
+		return t.noteKeySlots()
+	})
 	if err != nil {
 		os.Remove(path)
-		v.ks.Destroy(slot)
+		v.destroySlot(slot)
 		return "", fmt.Errorf("vault: put attachment: %w", err)
 	}
 	return id, nil
+}
+
+// allocSlot allocates a key slot outside a transaction, holding v.mu
+// shared so that Rekey (which copies vault.keys holding it exclusively)
+// sees the slot or comes after it.
+func (v *Vault) allocSlot() (uint32, []byte, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys == nil {
+		return 0, nil, keyslots.ErrClosed
+	}
+	return v.ks.Alloc()
+}
+
+// destroySlot is Destroy of a slot allocSlot gave, on the current key
+// file (a Rekey in between copied it there).
+func (v *Vault) destroySlot(slot uint32) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.keys != nil {
+		v.ks.Destroy(slot)
+	}
 }
 
 // attachment reads an attachment's record; ok is false if there is none.
@@ -149,9 +180,44 @@ func (t *Tx) dropAttachment(id AttachmentID, r attRecord) error {
 	if err := t.del(bucketRecords, tAttachment, string(id), 0); err != nil {
 		return err
 	}
+	if err := t.addAttachCount(-1); err != nil {
+		return err
+	}
 	t.dropSlots = append(t.dropSlots, uint32(r.Slot-1))
 	t.dropBlobs = append(t.dropBlobs, id)
 	return nil
+}
+
+// attachCount reads how many attachment records there are; ok is false
+// in a vault written before the count was kept (reconcile then sets it).
+// Attachment records are keyed by keyed hashes, so the count is how
+// reconcile learns that a blob is missing: it finds attachments only
+// through their blobs.
+func (t *Tx) attachCount() (n uint64, ok bool, err error) {
+	_, pt, err := t.get(bucketRecords, tAttachCount, "", 0)
+	if err != nil || pt == nil {
+		return 0, false, err
+	}
+	if len(pt) != 8 {
+		return 0, false, fmt.Errorf("%w: attachment count of %d bytes", ErrCorrupt, len(pt))
+	}
+	return binary.BigEndian.Uint64(pt), true, nil
+}
+
+func (t *Tx) setAttachCount(n uint64) error {
+	return t.put(bucketRecords, tAttachCount, "", 0, binary.BigEndian.AppendUint64(nil, n))
+}
+
+// addAttachCount adds d to the attachment count.
+func (t *Tx) addAttachCount(d int64) error {
+	n, _, err := t.attachCount()
+	if err != nil {
+		return err
+	}
+	if d < 0 && n < uint64(-d) {
+		return t.setAttachCount(0)
+	}
+	return t.setAttachCount(uint64(int64(n) + d))
 }
 
 // removeBlobs removes the blob files of deleted attachments; what is

@@ -134,7 +134,7 @@ func TestAttachmentShred(t *testing.T) {
 		if got, err := rawSlot(t, dir, master, s); err != nil || !bytes.Equal(got, k) {
 			t.Fatalf("%s: raw slot before: %v", name, err)
 		}
-		if v.ks, err = openKeySlots(dir, master); err != nil {
+		if v.ks, err = openKeySlots(dir, master, false); err != nil {
 			t.Fatal(err)
 		}
 	}

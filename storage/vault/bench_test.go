@@ -1,8 +1,10 @@
 package vault
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -268,4 +270,103 @@ func BenchmarkUnlock(b *testing.B) {
 		}
 		v.Close()
 	}
+}
+
+// BenchmarkUnlockLarge measures what opening a large vault (100,000
+// messages of 200 bytes in 10 conversations) costs besides Argon2id:
+// checkDB's walk of every page (check), bbolt's open with the freelist
+// rebuilt from a walk of every page as the vault opens it today
+// (bolt-rebuild), bbolt's open reading a stored freelist instead
+// (bolt-stored), the whole Open with test KDF parameters (open), and a
+// Rekey (rekey).
+func BenchmarkUnlockLarge(b *testing.B) {
+	dir := b.TempDir()
+	v, err := Create(dir, testPass, testOpts())
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 200)
+	for c := range 10 {
+		err := v.Update(func(t *Tx) error {
+			for i := range 10000 {
+				if _, err := t.AddMessage(Message{Conversation: fmt.Sprint("conversation-", c), Time: time.Unix(int64(i), 0), Body: body}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	v.Close()
+	path := filepath.Join(dir, DBFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("check", func(b *testing.B) {
+		b.SetBytes(fi.Size())
+		for b.Loop() {
+			if err := checkDB(path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bolt-rebuild", func(b *testing.B) {
+		for b.Loop() {
+			db, err := openDB(path, Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			db.Close()
+		}
+	})
+	b.Run("bolt-stored", func(b *testing.B) {
+		stored := filepath.Join(b.TempDir(), DBFile)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(stored, raw, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		// The first open with freelist sync on writes the freelist.
+		o := &bolt.Options{NoSync: true, FreelistType: bolt.FreelistMapType}
+		db, err := bolt.Open(stored, 0o600, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+		for b.Loop() {
+			db, err := bolt.Open(stored, 0o600, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			db.Close()
+		}
+	})
+	b.Run("open", func(b *testing.B) {
+		for b.Loop() {
+			v, err := Open(dir, testPass, testOpts())
+			if err != nil {
+				b.Fatal(err)
+			}
+			v.Close()
+		}
+	})
+	// Rekey of the same vault (test Argon2id parameters; with the
+	// default ones add one key derivation, as for an unlock).
+	b.Run("rekey", func(b *testing.B) {
+		v, err := Open(dir, testPass, testOpts())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer v.Close()
+		for b.Loop() {
+			if err := v.Rekey(testPass, testPass); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -21,10 +21,30 @@
 // rename, fsync of the directory); (3) backup and key-chain code can
 // handle the key wrapping without bbolt. vault.db holds a check record
 // sealed under the master key with the header's vault id, so a vault.db
-// from another vault (or a header swapped under this one) is ErrCorrupt.
-// Create writes vault.db first and the header last: a directory with
-// vault.db but no header is a Create that crashed, unreadable by anyone,
-// and the next Create replaces it.
+// from another vault (or a header swapped under this one) is ErrDamaged.
+// Create marks the folder (vault.creating), writes vault.db and
+// vault.keys, then the header, then removes the mark: files without a
+// header under the mark are a Create that crashed, unreadable by anyone,
+// and the next Create replaces them; without the mark they are a vault
+// that lost its header, and Create refuses to touch them (ErrExists).
+//
+// # Damaged or missing files
+//
+// The vault is made whole only by Create. A missing, truncated,
+// overwritten or foreign vault.db or vault.keys is ErrDamaged (which
+// also matches ErrCorrupt), with an error naming the file, and Open
+// changes no file: restoring the file restores everything. vault.keys
+// is never recreated by Open; vault.db records how many slots the key
+// file had (so a cut-off end is seen even where it held no key), and a
+// record naming a key the file lacks (other than a due message's, which
+// a crash inside ExpireDue leaves) means the file is not the one
+// vault.db was written with. vault.db is checked page by page before
+// bbolt opens it (internal/boltcheck). A damaged blob is its attachment's
+// error alone (OpenAttachment), and a missing blob stops Open from
+// destroying any "orphan" key slot, so restoring the blob restores the
+// attachment. The one destructive repair is DiscardLostKeys, which the
+// user asks for explicitly: it deletes the messages and attachments
+// whose keys are lost and makes a new key file if there is none.
 //
 // Argon2id parameters from a header are bounded: above 1 GiB, 10 passes
 // or 16 lanes is ErrCorrupt (a hostile header must not exhaust memory);
@@ -45,6 +65,31 @@
 // order is random. All records share one bucket ("r"), so the file does
 // not even show how many contacts there are; the expiry index has its
 // own ("x"), which shows how many messages can expire and nothing else.
+//
+// # Changing the passphrase, and re-keying
+//
+// ChangePassphrase rewraps the master key: quick, but whoever kept an
+// old vault.hdr (or a backup) and learns the old passphrase still has
+// the master key of the vault as it is now. Rekey (rekey.go) makes a new
+// master key and rewrites everything under it: every record sealed again
+// under the new sealing key into a fresh vault.db, every key slot sealed
+// again into a new vault.keys (each key in its slot), the header wrapped
+// under the new passphrase. Record keys cannot be recomputed from their
+// ids (which are not stored), so a re-keyed vault keeps the record-id
+// key it was created with and puts every 16-byte record key through an
+// AES-256 permutation under a random outer key: bbolt key =
+// AES(outer, HMAC-derived key). The id key and the outer key are kept in
+// the meta bucket under the clear key "rekeyed", sealed (32 + 32 bytes)
+// under the current sealing key; a later Rekey decrypts each bbolt key
+// with the old outer key and encrypts it with a new one. The old master
+// key thus neither opens a record nor finds one. Keys of expiring
+// messages and attachments, random and only ever stored in vault.keys,
+// are not replaced, and blobs are not rewritten. A vault re-keyed by this
+// version is refused by older ones as not matching its header (they do
+// not know the permutation); nothing is written then. The new files are
+// built in rekey.tmp/, whose header arrives last; Open finishes a re-key
+// found complete there, or removes an incomplete one, before reading the
+// header, so a crash leaves the old vault or the new one.
 //
 // # Messages in pages
 //
@@ -132,7 +177,7 @@
 // its expiry before ExpireDue has run. Burn expires a message now (the
 // GUI calls it once a burn-on-read message was shown).
 //
-// Open, before returning, reconciles the two files (removes messages
+// Open, before returning, reconciles the two files (removes due messages
 // whose slot holds no key, and destroys keys no record names: a crash between
 // Alloc and the commit) and runs ExpireDue with Options.Now, so a vault
 // opened after a week offline shows nothing that was due. While
@@ -180,9 +225,10 @@
 //
 // Open goes through the blob folder: it removes temporary files of
 // interrupted writes and blobs without a record (a crash before
-// PutAttachment's commit), deletes attachments whose slot is gone or
-// whose owning message is gone or unreadable (a crash in the middle of
-// an expiry), and destroys slots no record names.
+// PutAttachment's commit), deletes attachments whose owning message is
+// gone (a crash in the middle of an expiry), and destroys slots no
+// record names, unless a blob is missing (vault.db counts attachment
+// records, whose keys are keyed hashes and cannot be listed).
 //
 // # Backup and moving to a new machine
 //

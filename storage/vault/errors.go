@@ -14,6 +14,12 @@ var (
 	// ErrCorrupt: the header or vault.db is damaged or truncated, or a
 	// sealed record fails to open.
 	ErrCorrupt = errors.New("vault: corrupt")
+	// ErrDamaged: a file of the vault (vault.db or vault.keys) is
+	// missing, truncated, overwritten or belongs to another vault. The
+	// error names the file; nothing on disk was changed, and restoring
+	// the file from a backup restores everything. It matches ErrCorrupt
+	// too (errors.Is), which callers that predate it test.
+	ErrDamaged error = damagedError{}
 	// ErrNewerVersion: the vault was written by a newer schema version
 	// than this program reads. Nothing was changed.
 	ErrNewerVersion = errors.New("vault: written by a newer version")
@@ -32,3 +38,13 @@ var (
 	// ErrNotFound: no record with that name or id.
 	ErrNotFound = errors.New("vault: not found")
 )
+
+// damagedError is ErrDamaged's type: its own text, and ErrCorrupt
+// beneath it.
+type damagedError struct{}
+
+func (damagedError) Error() string {
+	return "the vault file is damaged; restore it from a backup"
+}
+
+func (damagedError) Unwrap() error { return ErrCorrupt }

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 )
 
@@ -54,6 +53,9 @@ func OpenWithKeychain(dir string, opts Options) (*Vault, error) {
 	if opts.Keychain == nil {
 		return nil, fmt.Errorf("vault: open %s: %w: no keychain in the options", dir, ErrKeychain)
 	}
+	if err := finishRekey(dir); err != nil {
+		return nil, fmt.Errorf("vault: open %s: finishing a re-key: %w", dir, err)
+	}
 	h, err := readHeader(dir)
 	if err != nil {
 		return nil, err
@@ -69,11 +71,11 @@ func OpenWithKeychain(dir string, opts Options) (*Vault, error) {
 		clear(master)
 		return nil, fmt.Errorf("vault: open %s: %w: key of %d bytes", dir, ErrKeychain, len(master))
 	}
-	if fi, err := os.Stat(filepath.Join(dir, DBFile)); err != nil || fi.Size() == 0 {
+	if err := checkDB(filepath.Join(dir, DBFile)); err != nil {
 		clear(master)
-		return nil, fmt.Errorf("vault: open %s: %w: %s missing or empty", dir, ErrCorrupt, DBFile)
+		return nil, err
 	}
-	v, err := open(dir, h, master, nil, opts, false)
+	v, err := open(dir, h, master, nil, opts, openExisting)
 	if err != nil {
 		// The check record tells a key that does not open this vault.
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, errNeedPassphrase) {

@@ -26,6 +26,14 @@ type keys struct {
 	master []byte
 	seal   []byte // XChaCha20-Poly1305 key for records
 	id     []byte // HMAC-SHA-256 key for record keys
+	// outer, once the vault was re-keyed (Rekey), is the AES-256 key of
+	// a permutation over every 16-byte record key: the bbolt key is
+	// AES(outer, HMAC-derived key). id then is the one the vault was
+	// created with, kept in the sealed meta record metaRekeyed, so
+	// record keys can be moved to a new outer key without knowing the
+	// ids they were derived from. nil: no permutation.
+	outer []byte
+	block cipher.Block // of outer
 }
 
 const (
@@ -49,6 +57,29 @@ func (k *keys) wipe() {
 	clear(k.master)
 	clear(k.seal)
 	clear(k.id)
+	clear(k.outer)
+	k.block = nil
+}
+
+// setOuter installs the record-key permutation (see keys.outer).
+func (k *keys) setOuter(id, outer []byte) error {
+	b, err := aes.NewCipher(outer)
+	if err != nil {
+		return err
+	}
+	clear(k.id)
+	k.id, k.outer, k.block = id, outer, b
+	return nil
+}
+
+// permute applies the record-key permutation to the recordKeySize
+// bytes at the end of dst, in place, and returns dst.
+func (k *keys) permute(dst []byte) []byte {
+	if k.block != nil {
+		tail := dst[len(dst)-recordKeySize:]
+		k.block.Encrypt(tail, tail)
+	}
+	return dst
 }
 
 // recordKeySize is the length of bbolt keys: 128 bits of HMAC-SHA-256,
@@ -74,6 +105,8 @@ const (
 	tOutbox
 	tAttachment
 	tPage
+	tAttachCount // how many attachment records there are (reconcile)
+	tKeySlots    // how many slots vault.keys had at a commit (reconcile)
 )
 
 // tConversationKey is not a record type: it separates the derivation of
@@ -115,7 +148,7 @@ func msgKeyWith(b cipher.Block, dst []byte, typ recordType, n uint64) []byte {
 // truncated: it reveals neither the id nor the sequence number, so
 // neither which conversation a message belongs to nor its position.
 func (k *keys) recordKey(t recordType, id string, seq uint64) []byte {
-	return recordKeyWith(hmac.New(sha256.New, k.id), nil, t, id, seq)
+	return k.permute(recordKeyWith(hmac.New(sha256.New, k.id), nil, t, id, seq))
 }
 
 // recordKeyWith computes a record key with m, an HMAC under the id key,

@@ -330,7 +330,7 @@ func decodeMessageAt(b []byte, conv string, seq uint64, order int64) (Message, e
 // valid until the next call.
 func (t *Tx) pageKey(conversation string, no uint64) []byte {
 	t.convCipher(conversation)
-	return msgKeyWith(t.conv, t.kbuf[:0], tPage, no)
+	return t.v.keys.permute(msgKeyWith(t.conv, t.kbuf[:0], tPage, no))
 }
 
 // loadPage reads page no of a conversation into the Tx's page cache,

@@ -131,7 +131,7 @@ func (t *Tx) hmacKey(typ recordType, id string, seq uint64) []byte {
 	if t.mac == nil {
 		t.mac = hmac.New(sha256.New, t.v.keys.id)
 	}
-	return recordKeyWith(t.mac, t.kbuf[:0], typ, id, seq)
+	return t.v.keys.permute(recordKeyWith(t.mac, t.kbuf[:0], typ, id, seq))
 }
 
 // convCipher makes t.conv the block cipher of a conversation's page
@@ -156,7 +156,7 @@ func (t *Tx) convCipher(conversation string) {
 // version 4 looks for it.
 func (t *Tx) msgKey(conversation string, seq uint64) []byte {
 	t.convCipher(conversation)
-	return msgKeyWith(t.conv, t.kbuf[:0], tMessage, seq)
+	return t.v.keys.permute(msgKeyWith(t.conv, t.kbuf[:0], tMessage, seq))
 }
 
 func (t *Tx) aeadFor() cipher.AEAD {

@@ -24,6 +24,11 @@ import (
 const (
 	HeaderFile = "vault.hdr"
 	DBFile     = "vault.db"
+	// CreatingFile marks a vault being created: Create writes it first
+	// and removes it once vault.hdr is in place, so a later Create knows
+	// files without a header are its own leftovers, not a vault whose
+	// header was lost.
+	CreatingFile = "vault.creating"
 )
 
 // Options configure Create and Open. The zero value is ready to use.
@@ -94,6 +99,7 @@ type Vault struct {
 	ks           *keyslots.File // per-message keys; closed once locked
 	shredPending atomic.Bool    // see errShredPending
 	migrated     []uint32       // key slots a migration allocated in Open
+	lost         int            // records DiscardLostKeys deleted
 	// compactAfterMigration: a migration rewrote records, whose old
 	// versions stay in freed pages until Open compacts vault.db.
 	compactAfterMigration bool
@@ -129,14 +135,27 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 	if _, err := os.Lstat(hpath); err == nil {
 		return nil, fmt.Errorf("vault: create %s: %w", dir, ErrExists)
 	}
-	// A vault.db without a header is what a crash inside Create leaves:
-	// without the header its master key is gone, so no one can read it.
-	// The same holds for its key file, which the new master key could
-	// not open.
+	// A vault.db or vault.keys without a header is what a crash inside
+	// Create leaves, marked by CreatingFile: without the header its
+	// master key is gone, so no one can read them, and they are removed.
+	// Without the mark they are a vault whose header was lost (restore
+	// it from a backup): never deleted here.
+	marker := filepath.Join(dir, CreatingFile)
+	_, merr := os.Lstat(marker)
+	for _, name := range []string{DBFile, KeysFile, DBFile + compactSuffix} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Lstat(p); err == nil && merr != nil {
+			return nil, fmt.Errorf("vault: create %s: %w (%s is there without %s: restore %s from a backup, or move the folder away)",
+				dir, ErrExists, name, HeaderFile, HeaderFile)
+		}
+	}
 	for _, name := range []string{DBFile, KeysFile, DBFile + compactSuffix} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("vault: create: %w", err)
 		}
+	}
+	if err := writeSynced(dir, marker, nil); err != nil {
+		return nil, fmt.Errorf("vault: create: %w", err)
 	}
 	master := make([]byte, keySize)
 	rand.Read(master)
@@ -146,7 +165,7 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 	wrapKey(h, passphrase, master)
 	// vault.db with its check record is made and synced first, the
 	// header last: the header's appearance is what makes a vault.
-	v, err := open(dir, h, master, nil, opts, true)
+	v, err := open(dir, h, master, nil, opts, openCreate)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +173,8 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 		v.Lock()
 		return nil, fmt.Errorf("vault: create: %w", err)
 	}
+	// Best effort: a mark left under a header is removed by Open.
+	os.Remove(marker)
 	v.keychainStore()
 	return v, nil
 }
@@ -163,6 +184,11 @@ func Create(dir string, passphrase []byte, opts Options) (*Vault, error) {
 // newer one ErrNewerVersion. Whatever the error, Open writes nothing:
 // vault.db is not even opened until the passphrase is verified.
 func Open(dir string, passphrase []byte, opts Options) (*Vault, error) {
+	// A re-key that stopped after its new files were complete is
+	// finished first, so the header read is the new one (rekey.go).
+	if err := finishRekey(dir); err != nil {
+		return nil, fmt.Errorf("vault: open %s: finishing a re-key: %w", dir, err)
+	}
 	h, err := readHeader(dir)
 	if err != nil {
 		return nil, err
@@ -176,15 +202,11 @@ func Open(dir string, passphrase []byte, opts Options) (*Vault, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, DBFile)
-	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+	if err := checkDB(filepath.Join(dir, DBFile)); err != nil {
 		clear(master)
-		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("vault: open %s: %w: missing or empty", path, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("vault: open: %w", err)
+		return nil, err
 	}
-	v, err := open(dir, h, master, kek, opts, false)
+	v, err := open(dir, h, master, kek, opts, openExisting)
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +278,26 @@ func unwrapWith(h *header, kek []byte) ([]byte, error) {
 	return master, nil
 }
 
+// writeSynced creates path with b and syncs it and its folder.
+func writeSynced(dir, path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
 // writeHeader replaces dir's header atomically: a temporary file is
 // written and fsynced, renamed over vault.hdr, and the directory fsynced,
 // so a crash leaves the old header or the new one, never a mix.
@@ -287,10 +329,20 @@ func writeHeader(dir string, h *header) error {
 	return d.Sync()
 }
 
+// openMode says what open may write besides what a normal Open does.
+type openMode int
+
+const (
+	openExisting openMode = iota // every file must be there and match
+	openCreate                   // a new vault: make vault.db and vault.keys
+	openDiscard                  // DiscardLostKeys: see there
+)
+
 // open opens vault.db with an unwrapped master key; it owns master. kek
 // is the key that unwrapped it, used to rewrite the header after a
 // migration; nil when creating or unlocking from the keychain.
-func open(dir string, h *header, master, kek []byte, opts Options, create bool) (*Vault, error) {
+func open(dir string, h *header, master, kek []byte, opts Options, mode openMode) (*Vault, error) {
+	create := mode == openCreate
 	k, err := newKeys(master)
 	if err != nil {
 		clear(master)
@@ -305,7 +357,7 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 			return nil, fmt.Errorf("vault: open %s: locked by another process", path)
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 			errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
-			return nil, fmt.Errorf("vault: open %s: %w: %v", path, ErrCorrupt, err)
+			return nil, fmt.Errorf("vault: open %s: %w (%v)", path, ErrDamaged, err)
 		}
 		return nil, fmt.Errorf("vault: open %s: %w", path, err)
 	}
@@ -320,10 +372,16 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 	}
 	// vault.db is ours (the check record matched): the key file may be
 	// touched now (a migration may move keys into it).
-	if v.ks, err = openKeySlots(dir, master); err != nil {
+	keysCreate := create
+	if mode == openDiscard {
+		if _, err := os.Lstat(filepath.Join(dir, KeysFile)); errors.Is(err, fs.ErrNotExist) {
+			keysCreate = true
+		}
+	}
+	if v.ks, err = openKeySlots(dir, master, keysCreate); err != nil {
 		db.Close()
 		k.wipe()
-		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+		return nil, fmt.Errorf("vault: open %w", err)
 	}
 	// Bring vault.db and the header up to this program's schema before
 	// anything reads records.
@@ -332,19 +390,22 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 			db.Close()
 			v.ks.Close()
 			k.wipe()
-			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+			return nil, openFailed(dir, err)
 		}
 	}
 	os.Remove(path + compactSuffix)
 	// Expire what fell due while the vault was closed before anything is
 	// readable.
-	if err := v.reconcile(); err != nil {
+	if v.lost, err = v.reconcile(mode == openDiscard); err != nil {
 		v.Lock()
-		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+		if errors.Is(err, ErrDamaged) { // names vault.keys
+			return nil, fmt.Errorf("vault: open %w", err)
+		}
+		return nil, openFailed(dir, err)
 	}
 	if _, err := v.ExpireDue(v.now()); err != nil {
 		v.Lock()
-		return nil, fmt.Errorf("vault: open %s: %w", dir, err)
+		return nil, openFailed(dir, err)
 	}
 	// A migration that moved keys out of records, or rewrote them, left
 	// the old records in freed pages: compact them away now.
@@ -355,6 +416,9 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 			return nil, fmt.Errorf("vault: open %s: %w", dir, err)
 		}
 	}
+	if !create {
+		os.Remove(filepath.Join(dir, CreatingFile)) // Create crashed after its header
+	}
 	if opts.ExpiryInterval > 0 {
 		ticker := opts.Ticker
 		if ticker == nil {
@@ -364,6 +428,16 @@ func open(dir string, h *header, master, kek []byte, opts Options, create bool) 
 		go v.expiryLoop(c, stop, v.stop)
 	}
 	return v, nil
+}
+
+// openFailed words an error of Open after vault.db opened: a record of
+// vault.db that does not open (ErrCorrupt) is the file's damage, and
+// says so as ErrDamaged naming it.
+func openFailed(dir string, err error) error {
+	if errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrDamaged) {
+		return fmt.Errorf("vault: open %s: %w (%v)", filepath.Join(dir, DBFile), ErrDamaged, err)
+	}
+	return fmt.Errorf("vault: open %s: %w", dir, err)
 }
 
 func openDB(path string, opts Options) (*bolt.DB, error) {
@@ -383,7 +457,7 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 // holds the header's vault id, sealed under the master key), or, when
 // creating, makes the buckets and the check record.
 func (v *Vault) init(create bool) error {
-	ck := v.keys.recordKey(tCheck, "", 0)
+	var ck []byte
 	var have bool
 	err := v.db.View(func(tx *bolt.Tx) error {
 		if create {
@@ -391,15 +465,21 @@ func (v *Vault) init(create bool) error {
 		}
 		m := tx.Bucket(bucketMeta)
 		if m == nil || tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketExpiry) == nil {
-			return fmt.Errorf("%w: %s lacks its buckets", ErrCorrupt, DBFile)
+			return fmt.Errorf("%w (it lacks its buckets)", ErrDamaged)
 		}
+		if err := v.loadRekeyed(m); err != nil {
+			return err
+		}
+		ck = v.keys.recordKey(tCheck, "", 0)
 		sealed := m.Get(ck)
+		// The passphrase opened the header, so a check record that does
+		// not match it means vault.db is another vault's (or damaged).
 		if sealed == nil {
-			return fmt.Errorf("%w: %s does not belong to this header", ErrCorrupt, DBFile)
+			return fmt.Errorf("%w (it does not belong to %s)", ErrDamaged, HeaderFile)
 		}
 		id, err := openRecord(v.keys.seal, bucketMeta, ck, sealed)
 		if err != nil || subtle.ConstantTimeCompare(id, v.hdr.VaultID[:]) != 1 {
-			return fmt.Errorf("%w: %s does not belong to this header", ErrCorrupt, DBFile)
+			return fmt.Errorf("%w (it does not belong to %s)", ErrDamaged, HeaderFile)
 		}
 		have = true
 		return nil
@@ -417,6 +497,7 @@ func (v *Vault) init(create bool) error {
 		if err := m.Put(metaVersion, encodeVersion(v.hdr.Version)); err != nil {
 			return err
 		}
+		ck = v.keys.recordKey(tCheck, "", 0)
 		return m.Put(ck, sealRecord(v.keys.seal, bucketMeta, ck, v.hdr.VaultID[:]))
 	})
 }
@@ -511,7 +592,16 @@ func (v *Vault) update(fn func(*Tx) error) (int64, error) {
 		return 0, ErrLocked
 	}
 	t := &Tx{v: v, writable: true}
-	err := v.db.Update(func(btx *bolt.Tx) error { t.tx = btx; return fn(t) })
+	err := v.db.Update(func(btx *bolt.Tx) error {
+		t.tx = btx
+		if err := fn(t); err != nil {
+			return err
+		}
+		if len(t.allocs) > 0 {
+			return t.noteKeySlots()
+		}
+		return nil
+	})
 	if err != nil {
 		if len(t.allocs) > 0 {
 			// Best effort: what is left is an orphan that the next Open

@@ -243,11 +243,21 @@ func TestBadDB(t *testing.T) {
 func TestCreateAfterCrash(t *testing.T) {
 	// A crash inside Create, after vault.db but before the header: a
 	// second Create succeeds, and Open meanwhile says ErrNotVault.
+	// Create's mark (CreatingFile) is what tells its leftovers apart
+	// from a vault that lost its header, which Create must not delete.
 	v, dir := newVault(t)
 	v.Close()
 	os.Remove(filepath.Join(dir, HeaderFile))
 	if _, err := Open(dir, testPass, testOpts()); !errors.Is(err, ErrNotVault) {
 		t.Fatalf("Open: got %v, want ErrNotVault", err)
+	}
+	before := hashDir(t, dir)
+	if _, err := Create(dir, testPass, testOpts()); !errors.Is(err, ErrExists) {
+		t.Fatalf("Create over a vault without its header: got %v, want ErrExists", err)
+	}
+	sameHashes(t, before, hashDir(t, dir))
+	if err := os.WriteFile(filepath.Join(dir, CreatingFile), nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	v, err := Create(dir, testPass, testOpts())
 	if err != nil {

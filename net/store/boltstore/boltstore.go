@@ -69,6 +69,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/ephemera-im/ephemera/internal/boltcheck"
 	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/wire"
 )
@@ -152,6 +153,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open: %w", err)
 	}
 	path := filepath.Join(dir, "relay.db")
+	// A damaged file would panic in bbolt's freelist rebuild, out of any
+	// recover's reach (see internal/boltcheck): check it first. A missing
+	// or empty file is a new store.
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		if err := boltcheck.Check(path); err != nil {
+			return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+		}
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: openTimeout,
 		NoSync:  opts.NoSync,

@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ephemera-im/ephemera/internal/boltcheck"
 	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/store/storetest"
 	"github.com/ephemera-im/ephemera/net/wire"
@@ -240,5 +241,45 @@ func TestCheckWrites(t *testing.T) {
 	stats = s.db.Stats()
 	if after := stats.TxStats.GetWrite(); after == before {
 		t.Errorf("Check wrote %d pages, want a write transaction", after-before)
+	}
+}
+
+// A damaged relay.db (the desktop app keeps its embedded relay's inside
+// the profile) is an error from Open, not a panic in bbolt's freelist
+// rebuild, and is left as it is.
+func TestOpenDamagedDB(t *testing.T) {
+	dir := t.TempDir()
+	clock := storetest.NewClock(start)
+	s, err := Open(dir, Options{Now: clock.Now, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	path := filepath.Join(dir, "relay.db")
+	ps, _, pages, err := boltcheck.Pages(path)
+	if err != nil {
+		t.Fatalf("pristine relay.db: %v", err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range pages {
+		bad := bytes.Clone(raw)
+		copy(bad[int(id)*ps:], bytes.Repeat([]byte{0x5a}, 64))
+		if err := os.WriteFile(path, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(dir, Options{Now: clock.Now, NoSync: true})
+		if err == nil {
+			s.Close()
+			t.Fatalf("page %d damaged: Open succeeded", id)
+		}
+		if !errors.Is(err, boltcheck.ErrDamaged) {
+			t.Errorf("page %d damaged: got %v, want boltcheck.ErrDamaged", id, err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(after, bad) {
+			t.Errorf("page %d damaged: Open changed relay.db", id)
+		}
 	}
 }
