@@ -98,6 +98,10 @@ func verify(owner wire.Key32, msg []byte, sig wire.Signature) bool {
 
 func (c *conn) register(m *wire.Register) (wire.Message, func()) {
 	s := c.srv
+	if hasSmallOrder(m.OwnerKey) {
+		// Anyone could sign for such a key (see smallOrder).
+		return fail(wire.CodeUnauthorized, "owner key is a point of small order"), nil
+	}
 	msg := wire.AuthMessage(wire.OpRegister, s.relayID, c.challenge, m.Mailbox, m.OwnerKey, m.SendTokenHash)
 	if !verify(m.OwnerKey, msg, m.Signature) {
 		return fail(wire.CodeUnauthorized, "bad signature"), nil
@@ -144,6 +148,11 @@ func (c *conn) auth(m *wire.Auth) (wire.Message, func()) {
 	mb, err := s.store.Mailbox(c.ctx, m.Mailbox)
 	if err != nil {
 		return c.storeFail("mailbox", err), nil
+	}
+	if hasSmallOrder(mb.OwnerKey) {
+		// Registered before Register refused such keys: nobody can prove
+		// to own it, since anybody can sign for it.
+		return fail(wire.CodeUnauthorized, "owner key is a point of small order"), nil
 	}
 	msg := wire.AuthMessage(wire.OpAuth, s.relayID, c.challenge, m.Mailbox, mb.OwnerKey, wire.Key32{})
 	if !verify(mb.OwnerKey, msg, m.Signature) {
