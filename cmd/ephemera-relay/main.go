@@ -88,6 +88,7 @@ type config struct {
 	pprof          string
 	store          storeConfig
 	limits         relay.Limits
+	access         relay.Access
 	logLevel       slog.Level
 	version        bool
 }
@@ -113,6 +114,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Var((*byteSize64)(&l.MailboxMaxBytes), "mailbox-max-bytes", "most `bytes` (envelopes and blobs) one mailbox holds")
 	fs.DurationVar(&l.IdleTimeout, "idle-timeout", l.IdleTimeout, "close connections silent for this long")
 	fs.BoolVar(&l.LimitLoopback, "limit-loopback", false, "apply per-address connection limits to loopback clients too")
+	fs.Var((*listFlag)(&cfg.access.Hosts), "allow-host", "comma-separated host `names` that /v1/ws and /metrics answer (Host header, port ignored); empty: any")
+	fs.Var((*listFlag)(&cfg.access.Origins), "allow-origin", "comma-separated browser `origins` (scheme://host[:port]) accepted on /v1/ws and /metrics; empty: only an Origin naming the Host, on /v1/ws")
+	fs.BoolVar(&cfg.access.RefuseOrigin, "refuse-origin", false, "refuse every request carrying an Origin header (no browser clients)")
 	fs.Var((*levelFlag)(&cfg.logLevel), "log-level", "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback `address`; off when empty")
 	cfg.store.addFlags(fs)
@@ -256,7 +260,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 			log.Error("closing store", "err", err)
 		}
 	}()
-	srv, err := relay.New(relay.Config{Store: st, Limits: cfg.limits, Logger: log, Notifier: st.notifier()})
+	srv, err := relay.New(relay.Config{Store: st, Limits: cfg.limits, Logger: log, Notifier: st.notifier(), Access: cfg.access})
 	if err != nil {
 		return err
 	}

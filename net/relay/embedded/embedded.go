@@ -1,7 +1,9 @@
 // Package embedded runs an Ephemera relay inside the desktop app, on a
 // loopback address, for when the user has configured no relay of their
 // own. It is the same relay as cmd/ephemera-relay (net/relay over the bbolt
-// store), without TLS: it only ever listens on loopback.
+// store), without TLS: it only ever listens on loopback, and answers only
+// requests whose Host is a loopback name and that carry no Origin
+// (relay.LoopbackAccess), so web pages cannot reach it by DNS rebinding.
 package embedded
 
 import (
@@ -83,7 +85,11 @@ func Start(ctx context.Context, opts Options) (*Relay, error) {
 	if opts.Limits != nil {
 		limits = *opts.Limits
 	}
-	srv, err := relay.New(relay.Config{Store: st, Limits: limits, Logger: opts.Logger})
+	// Only this machine's native clients: a web page that rebinds its
+	// name to 127.0.0.1 sends its own Host and an Origin (relay.Access).
+	access := relay.LoopbackAccess()
+	access.Hosts = append(access.Hosts, host) // another 127.0.0.0/8 address, if so configured
+	srv, err := relay.New(relay.Config{Store: st, Limits: limits, Logger: opts.Logger, Access: access})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("embedded relay: %w", err)
