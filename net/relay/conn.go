@@ -200,7 +200,7 @@ func (c *conn) readFailed(err error) {
 		// wsconn's only malformed read: a text message.
 		c.reject(reasonText, closePolicy, "text message; frames are binary messages")
 	default:
-		c.srv.log.Debug("connection ended", "err", err)
+		c.srv.log.Debug("connection ended", "err", errText(err))
 	}
 }
 
@@ -364,7 +364,7 @@ func (c *conn) write(id uint32, m wire.Message) error {
 	defer cancel()
 	err := c.wc.WriteFrame(ctx, wire.Encode(id, m))
 	if err != nil {
-		c.srv.log.Debug("write failed", "err", err)
+		c.srv.log.Debug("write failed", "err", errText(err))
 		c.closeWith(closeGoingAway, "write failed")
 	}
 	return err

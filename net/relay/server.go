@@ -194,7 +194,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// Accept has answered the request with an HTTP error.
 		s.admit.release(remote)
-		s.log.Debug("websocket upgrade failed", "err", err)
+		s.log.Debug("websocket upgrade failed", "err", errText(err))
 		return
 	}
 	// Serve on a goroutine of our own and let the handler return: the
