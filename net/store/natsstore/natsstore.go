@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,7 +190,8 @@ var (
 	// ErrCorrupt reports a record this package cannot decode.
 	ErrCorrupt = errors.New("natsstore: corrupt record")
 	// ErrContention reports a compare-and-set lost maxAttempts times
-	// in a row: other writers to the same record kept winning.
+	// in a row (or, for prekeys, until the call's deadline): other
+	// writers to the same record kept winning.
 	ErrContention = errors.New("natsstore: too much contention")
 
 	errExhausted      = errors.New("sequence numbers exhausted")
@@ -347,6 +349,9 @@ func (s *Store) get(ctx context.Context, stream string, req msgGetReq) (*rawMsg,
 	if r.Error != nil {
 		if r.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound) {
 			return nil, errNoMsg
+		}
+		if r.Error.Code == http.StatusServiceUnavailable {
+			return nil, fmt.Errorf("message get: %s (%d): %w", r.Error.Description, r.Error.ErrCode, errUnavailable)
 		}
 		return nil, fmt.Errorf("message get: %s (%d)", r.Error.Description, r.Error.ErrCode)
 	}

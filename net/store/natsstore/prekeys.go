@@ -61,11 +61,23 @@ func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 			s.deleteMsg(context.WithoutCancel(ctx), streamKeys, seq)
 		}
 	}
-	for range maxAttempts {
+	// As claim: one deadline, and lost races and leader changes retried
+	// within it.
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var r retrier
+	for {
 		p, rev, err := s.prekeys(ctx, id)
 		if err != nil {
+			if r.again(ctx, err) {
+				continue
+			}
 			undo()
-			return 0, err
+			return 0, r.final(ctx, err)
+		}
+		if len(published) > 0 && slices.Contains(p.Keys, published[0]) {
+			// An earlier attempt's save stuck though its answer was lost.
+			return len(p.Keys), nil
 		}
 		old := p.Keys
 		held := len(p.Keys)
@@ -79,8 +91,10 @@ func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 		}
 		if published == nil && len(oneTime) > 0 {
 			if published, err = s.publishKeys(ctx, id, oneTime); err != nil {
-				undo()
-				return 0, err
+				if r.again(ctx, err) {
+					continue
+				}
+				return 0, r.final(ctx, err)
 			}
 		}
 		if len(bundle) > 0 {
@@ -94,12 +108,12 @@ func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 		}
 		p.Keys = append(slices.Clip(p.Keys), published...)
 		_, err = s.save(ctx, subjPrekeys(id), p.encode(), rev)
-		if errors.Is(err, errConflict) {
-			continue
-		}
 		if err != nil {
+			if r.again(ctx, err) {
+				continue
+			}
 			undo()
-			return 0, err
+			return 0, r.final(ctx, err)
 		}
 		if replace {
 			for _, seq := range old {
@@ -108,8 +122,6 @@ func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 		}
 		return len(p.Keys), nil
 	}
-	undo()
-	return 0, fmt.Errorf("mailbox %v: %w", id, ErrContention)
 }
 
 // publishKeys publishes keys in order, all in flight at once, and returns
@@ -167,38 +179,56 @@ func (s *Store) ClaimPrekey(ctx context.Context, id wire.MailboxID) (store.Preke
 }
 
 func (s *Store) claim(ctx context.Context, id wire.MailboxID) (store.Prekey, error) {
-	for range maxAttempts {
-		p, rev, err := s.prekeys(ctx, id)
-		if err != nil {
-			return store.Prekey{}, err
-		}
-		if len(p.Bundle) == 0 {
-			return store.Prekey{}, fmt.Errorf("mailbox %v: %w", id, store.ErrNoPrekeys)
-		}
-		out := store.Prekey{Bundle: slices.Clone(p.Bundle)}
-		if len(p.Keys) == 0 {
-			if len(p.LastResort) > 0 {
-				out.Key, out.LastResort = slices.Clone(p.LastResort), true
-			}
-			return out, nil
-		}
-		seq := p.Keys[0]
-		p.Keys = p.Keys[1:]
-		if _, err := s.save(ctx, subjPrekeys(id), p.encode(), rev); errors.Is(err, errConflict) {
-			continue
-		} else if err != nil {
-			return store.Prekey{}, err
-		}
-		msg, err := s.get(context.WithoutCancel(ctx), streamKeys, msgGetReq{Seq: seq})
+	// One deadline for the whole claim, the caller's or the store's
+	// timeout: lost races and leader changes are retried within it.
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var r retrier
+	for {
+		p, err := s.claimOnce(ctx, id)
 		if errors.Is(err, errNoMsg) {
-			continue // withdrawn by a replacing PutPrekeys: take the next
+			continue // the key was withdrawn by a replacing PutPrekeys: take the next
 		}
-		if err != nil {
-			return store.Prekey{}, err
+		if err == nil || !r.again(ctx, err) {
+			return p, r.final(ctx, err)
 		}
-		s.deleteMsg(context.WithoutCancel(ctx), streamKeys, seq)
-		out.Key = msg.Data
+	}
+}
+
+// claimOnce makes one attempt at a claim: errConflict when another
+// writer changed the record first, errNoMsg when the key taken was gone.
+func (s *Store) claimOnce(ctx context.Context, id wire.MailboxID) (store.Prekey, error) {
+	p, rev, err := s.prekeys(ctx, id)
+	if err != nil {
+		return store.Prekey{}, err
+	}
+	if len(p.Bundle) == 0 {
+		return store.Prekey{}, fmt.Errorf("mailbox %v: %w", id, store.ErrNoPrekeys)
+	}
+	out := store.Prekey{Bundle: slices.Clone(p.Bundle)}
+	if len(p.Keys) == 0 {
+		if len(p.LastResort) > 0 {
+			out.Key, out.LastResort = slices.Clone(p.LastResort), true
+		}
 		return out, nil
 	}
-	return store.Prekey{}, fmt.Errorf("mailbox %v: %w", id, ErrContention)
+	seq := p.Keys[0]
+	p.Keys = p.Keys[1:]
+	if _, err := s.save(ctx, subjPrekeys(id), p.encode(), rev); err != nil {
+		return store.Prekey{}, err
+	}
+	// The key is ours now: nobody else can take it off the record. Read
+	// it until the stream answers, within the deadline.
+	var r retrier
+	for {
+		msg, err := s.get(ctx, streamKeys, msgGetReq{Seq: seq})
+		if err == nil {
+			s.deleteMsg(context.WithoutCancel(ctx), streamKeys, seq)
+			out.Key = msg.Data
+			return out, nil
+		}
+		if errors.Is(err, errNoMsg) || !r.again(ctx, err) {
+			return store.Prekey{}, r.final(ctx, err)
+		}
+	}
 }
