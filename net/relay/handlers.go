@@ -258,7 +258,7 @@ func (c *conn) putPrekeys(m *wire.PutPrekeys) wire.Message {
 	if c.sub(m.Mailbox) == nil {
 		return fail(wire.CodeUnauthorized, "connection not authenticated for this mailbox")
 	}
-	n, err := c.srv.store.PutPrekeys(c.ctx, m.Mailbox, m.Bundle, m.LastResort, m.OneTime, m.Replace)
+	n, err := c.srv.store.PutPrekeys(c.ctx, m.Mailbox, m.Bundle, m.LastResort, m.OneTime, m.Replace, c.quota())
 	if err != nil {
 		return c.storeFail("put prekeys", err)
 	}

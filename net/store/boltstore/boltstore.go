@@ -138,7 +138,9 @@ var (
 	metaCheck   = []byte("check")
 )
 
-const formatVersion = 1
+// formatVersion is relay.db's format. 2: mailbox byte counters include
+// prekey bytes; Open migrates a format 1 file by adding them up.
+const formatVersion = 2
 
 // openTimeout bounds the wait for relay.db's file lock, held by another
 // process running on the same directory.
@@ -206,6 +208,13 @@ func (s *Store) init() error {
 			if err := meta.Put(metaFormat, []byte{formatVersion}); err != nil {
 				return err
 			}
+		case len(v) == 1 && v[0] == 1:
+			if err := chargePrekeys(tx); err != nil {
+				return fmt.Errorf("migrating from format 1: %w", err)
+			}
+			if err := meta.Put(metaFormat, []byte{formatVersion}); err != nil {
+				return err
+			}
 		case len(v) != 1 || v[0] != formatVersion:
 			return fmt.Errorf("unsupported format %x", v)
 		}
@@ -221,6 +230,38 @@ func (s *Store) init() error {
 		}
 		return meta.Put(metaRelayID, s.relay[:])
 	})
+}
+
+// chargePrekeys adds every mailbox's stored prekey bytes to its byte
+// counter: format 1 did not count them.
+func chargePrekeys(tx *bolt.Tx) error {
+	sums := make(map[wire.MailboxID]uint64)
+	err := tx.Bucket(bucketPrekeys).ForEach(func(k, v []byte) error {
+		var id wire.MailboxID
+		if len(k) < len(id)+1 {
+			return corrupt("prekey key", "%d bytes", len(k))
+		}
+		copy(id[:], k)
+		sums[id] += uint64(len(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, n := range sums {
+		m, ok, err := getMailbox(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // prekeys of no mailbox: nothing to charge
+		}
+		m.Bytes += n
+		if err := putMailbox(tx, id, &m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeOrphanBlobs deletes blob files with no record: left when the

@@ -35,7 +35,7 @@ func (s *Store) prekeys(ctx context.Context, id wire.MailboxID) (p prekeyRecord,
 // eph.keys.<mailbox> first, then their stream sequences are added to the
 // prekey record with compare-and-set; keys a refused call published are
 // deleted again.
-func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error) {
+func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool, q store.Quota) (int, error) {
 	const op = "put prekeys"
 	if err := store.CheckPrekeys(bundle, lastResort, oneTime); err != nil {
 		return 0, fmt.Errorf("natsstore: %s: %w", op, err)
@@ -47,14 +47,14 @@ func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 	mu := s.lock(id[:])
 	mu.Lock()
 	defer mu.Unlock()
-	n, err := s.putPrekeys(ctx, id, bundle, lastResort, oneTime, replace)
+	n, err := s.putPrekeys(ctx, id, bundle, lastResort, oneTime, replace, q)
 	if err != nil {
 		return 0, fmt.Errorf("natsstore: %s: %w", op, err)
 	}
 	return n, nil
 }
 
-func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error) {
+func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool, q store.Quota) (int, error) {
 	var published []uint64
 	undo := func() {
 		for _, seq := range published {
@@ -97,23 +97,46 @@ func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 				return 0, r.final(ctx, err)
 			}
 		}
+		// The mailbox is charged what this adds less what it replaces,
+		// before the record changes, and refunded if the record's write
+		// fails: a crash between the two over-charges, never under.
+		delta := store.PrekeyBytes(bundle, lastResort, oneTime)
 		if len(bundle) > 0 {
+			delta -= int64(len(p.Bundle))
 			p.Bundle = bundle
 		}
 		if len(lastResort) > 0 {
+			delta -= int64(len(p.LastResort))
 			p.LastResort = lastResort
 		}
 		if replace {
-			p.Keys = nil
+			delta -= p.KeyBytes
+			p.Keys, p.KeyBytes = nil, 0
 		}
 		p.Keys = append(slices.Clip(p.Keys), published...)
+		p.KeyBytes += store.PrekeyBytes(nil, nil, oneTime)
+		if delta > 0 {
+			if err := s.charge(ctx, id, delta, q); err != nil {
+				undo()
+				return 0, err
+			}
+		}
 		_, err = s.save(ctx, subjPrekeys(id), p.encode(), rev)
 		if err != nil {
+			if delta > 0 {
+				s.charge(context.WithoutCancel(ctx), id, -delta, store.Quota{})
+			}
 			if r.again(ctx, err) {
 				continue
 			}
 			undo()
 			return 0, r.final(ctx, err)
+		}
+		if delta < 0 {
+			// Released after the write: a crash before it over-charges.
+			if err := s.charge(ctx, id, delta, store.Quota{}); err != nil {
+				return 0, err
+			}
 		}
 		if replace {
 			for _, seq := range old {
@@ -186,9 +209,6 @@ func (s *Store) claim(ctx context.Context, id wire.MailboxID) (store.Prekey, err
 	var r retrier
 	for {
 		p, err := s.claimOnce(ctx, id)
-		if errors.Is(err, errNoMsg) {
-			continue // the key was withdrawn by a replacing PutPrekeys: take the next
-		}
 		if err == nil || !r.again(ctx, err) {
 			return p, r.final(ctx, err)
 		}
@@ -212,23 +232,30 @@ func (s *Store) claimOnce(ctx context.Context, id wire.MailboxID) (store.Prekey,
 		}
 		return out, nil
 	}
+	// Read the key first, for its size: the record keeps the one-time
+	// keys' total, and the mailbox is refunded it.
 	seq := p.Keys[0]
+	msg, err := s.get(ctx, streamKeys, msgGetReq{Seq: seq})
+	if errors.Is(err, errNoMsg) {
+		// A key the record lists but the stream lost: take it off the
+		// record (unless the record changed meanwhile) and try again.
+		p.Keys = p.Keys[1:]
+		s.save(ctx, subjPrekeys(id), p.encode(), rev)
+		return store.Prekey{}, errConflict
+	}
+	if err != nil {
+		return store.Prekey{}, err
+	}
 	p.Keys = p.Keys[1:]
+	p.KeyBytes = max(0, p.KeyBytes-int64(len(msg.Data)))
 	if _, err := s.save(ctx, subjPrekeys(id), p.encode(), rev); err != nil {
 		return store.Prekey{}, err
 	}
-	// The key is ours now: nobody else can take it off the record. Read
-	// it until the stream answers, within the deadline.
-	var r retrier
-	for {
-		msg, err := s.get(ctx, streamKeys, msgGetReq{Seq: seq})
-		if err == nil {
-			s.deleteMsg(context.WithoutCancel(ctx), streamKeys, seq)
-			out.Key = msg.Data
-			return out, nil
-		}
-		if errors.Is(err, errNoMsg) || !r.again(ctx, err) {
-			return store.Prekey{}, r.final(ctx, err)
-		}
-	}
+	// The key is ours now: nobody else can take it off the record.
+	s.deleteMsg(context.WithoutCancel(ctx), streamKeys, seq)
+	// The key is handed out even if the refund fails: an over-charge
+	// costs the owner less than a lost key.
+	s.charge(ctx, id, -int64(len(msg.Data)), store.Quota{})
+	out.Key = msg.Data
+	return out, nil
 }
