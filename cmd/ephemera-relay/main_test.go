@@ -170,6 +170,14 @@ func TestParseConfig(t *testing.T) {
 			}
 			return ""
 		}},
+		{name: "store size", args: []string{"--max-store-bytes", "10GiB", "--store-reserve", "64MiB"}, env: env(),
+			check: func(c *config) string {
+				if c.store.maxBytes != 10<<30 || c.store.reserve != 64<<20 {
+					return fmt.Sprintf("%+v", c.store)
+				}
+				return ""
+			}},
+		{name: "store reserve past max", args: []string{"--max-store-bytes", "1MiB", "--store-reserve", "1MiB"}, env: env(), wantErr: "--store-reserve"},
 		{name: "pprof public", args: []string{"--pprof", "0.0.0.0:6060"}, env: env(), wantErr: "only a loopback address"},
 		{name: "pprof public by env", env: env("EPHEMERA_RELAY_PPROF", "192.0.2.1:6060"), wantErr: "only a loopback address"},
 	} {

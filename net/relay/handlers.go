@@ -67,6 +67,9 @@ func (c *conn) storeFail(op string, err error) *wire.Error {
 		return fail(wire.CodeTooLarge, "too large")
 	case errors.Is(err, store.ErrNoPrekeys):
 		return fail(wire.CodeNoPrekeys, "no prekeys uploaded")
+	case errors.Is(err, store.ErrFull):
+		// Deletions still work: recipients can drain their mailboxes.
+		return fail(wire.CodeUnavailable, "relay storage full; retry later")
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fail(wire.CodeUnavailable, "relay unavailable")
 	}

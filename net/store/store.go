@@ -25,6 +25,9 @@ var (
 	ErrTooLarge  = errors.New("store: too large") // blob write past its size
 	ErrNoPrekeys = errors.New("store: no prekeys")
 	ErrClosed    = errors.New("store: closed")
+	// ErrFull: the store keeps its last space for deletions and refuses
+	// writes that add data. Deletes, claims and sweeps still work.
+	ErrFull = errors.New("store: full")
 )
 
 // Mailbox is a mailbox's registration.
@@ -174,7 +177,8 @@ type Store interface {
 	// returns how many envelopes it deleted. Their bytes, and the sizes of
 	// the blobs, are released from the owners' Usage.
 	Sweep(ctx context.Context, now time.Time) (int, error)
-	// Check reports whether the store can take writes now.
+	// Check reports whether the store can take writes now: an error
+	// (ErrFull among others) when it would refuse new envelopes.
 	Check(ctx context.Context) error
 	// Close releases the store; later calls return ErrClosed.
 	Close() error

@@ -95,6 +95,18 @@ type Options struct {
 	// NoSync skips fsync of relay.db and blob files. For tests and
 	// benchmarks only: a crash can lose or corrupt acknowledged data.
 	NoSync bool
+	// MaxBytes, if positive, bounds the store's size: relay.db's pages in
+	// use plus the sizes of the blobs held. Writes that add data
+	// (Register of a new mailbox, Append, PutPrekeys, CreateBlob) are
+	// refused with store.ErrFull once they would leave less than Reserve
+	// under it, and Check fails; deletions always proceed, into that
+	// reserve. Zero: no bound of the store's own.
+	MaxBytes int64
+	// Reserve is the room kept for deletions, under MaxBytes and on the
+	// disk (where free space below it refuses writes that add data, with
+	// or without MaxBytes); zero means DefaultReserve, or MaxBytes/8 if
+	// that is smaller.
+	Reserve int64
 	// UseDBBatch sends writes through bbolt's DB.Batch instead of the
 	// store's own commit loop. It exists so the two can be compared in one
 	// run (BenchmarkRelaySteadyStateDBBatch); the loop is the faster.
@@ -117,6 +129,7 @@ type Store struct {
 
 	commits    *committer
 	useDBBatch bool
+	space      space
 
 	// blobLocks serialise writes to one blob file (and its removal by
 	// Sweep) across the file write and the transaction that records it.
@@ -182,6 +195,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.space.max, s.space.reserve, s.space.dir = opts.MaxBytes, opts.Reserve, dir
+	if s.space.reserve <= 0 {
+		s.space.reserve = DefaultReserve
+		if opts.MaxBytes > 0 {
+			s.space.reserve = min(DefaultReserve, opts.MaxBytes/8)
+		}
+	}
+	s.space.diskAt.Store(0)
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
@@ -273,6 +294,17 @@ func (s *Store) removeOrphanBlobs() error {
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBlobs)
+		// The blobs' sizes count toward Options.MaxBytes.
+		// A record that does not decode is reported by the calls that
+		// read it, as every corrupt record is, not by Open.
+		var sum int64
+		b.ForEach(func(k, v []byte) error {
+			if r, err := decodeBlob(v); err == nil {
+				sum += r.Size
+			}
+			return nil
+		})
+		s.space.blobBytes.Store(sum)
 		for _, e := range entries {
 			id, err := hex.DecodeString(e.Name())
 			if err != nil || len(id) != len(wire.BlobID{}) || e.IsDir() {
@@ -387,13 +419,19 @@ func (s *Store) RelayID(ctx context.Context) (wire.Key32, error) {
 }
 
 // Check implements store.Store with a small write transaction, fsynced,
-// so that it fails when the disk does not take writes.
+// so that it fails when the disk does not take writes, and with
+// store.ErrFull when the store refuses writes that add data.
 func (s *Store) Check(ctx context.Context) error {
 	if err := s.enter(ctx, "check"); err != nil {
 		return err
 	}
 	defer s.gate.RUnlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Healthy means a client's envelope would be taken: not only that
+		// this small write commits (it fits in freed pages on a full disk).
+		if err := s.space.fitsFresh(tx, s.db, checkRoom, true); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMeta).Put(metaCheck, binary.BigEndian.AppendUint64(nil, uint64(timeToNanos(s.now()))))
 	})
 	if err != nil {

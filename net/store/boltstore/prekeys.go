@@ -62,6 +62,9 @@ func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 			if err := checkQuota(&m, 0, delta, q); err != nil {
 				return fmt.Errorf("mailbox %v: %w", id, err), nil
 			}
+			if err := s.space.fits(tx, s.db, delta); err != nil {
+				return err, nil
+			}
 		}
 		if delta < 0 && int64(m.Bytes) < -delta {
 			return nil, corrupt("mailbox", "%v: counters below its prekeys", id)
