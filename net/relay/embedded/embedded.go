@@ -25,6 +25,10 @@ import (
 // the same port as the ephemera-relay daemon's default.
 const DefaultAddr = "127.0.0.1:7867"
 
+// CompactEvery is how often the embedded relay rewrites relay.db without
+// the pages of deleted envelopes (boltstore.Options.CompactEvery).
+const CompactEvery = 10 * time.Minute
+
 // Options configure Start.
 type Options struct {
 	// DataDir holds the relay's database and blobs; required. Keep it
@@ -77,7 +81,14 @@ func Start(ctx context.Context, opts Options) (*Relay, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st, err := boltstore.Open(opts.DataDir, boltstore.Options{})
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	// Compacted often: the app's relay is small, and acknowledged
+	// envelopes must not linger in relay.db on the user's disk.
+	st, err := boltstore.Open(opts.DataDir, boltstore.Options{CompactEvery: CompactEvery,
+		OnCompactError: func(err error) { log.Error("compacting the relay's store", "err", err) }})
 	if err != nil {
 		return nil, fmt.Errorf("embedded relay: %w", err)
 	}

@@ -107,6 +107,12 @@ type Options struct {
 	// or without MaxBytes); zero means DefaultReserve, or MaxBytes/8 if
 	// that is smaller.
 	Reserve int64
+	// CompactEvery, if positive, is how often the store rewrites relay.db
+	// without its freed pages (Compact) when it has any, so that deleted
+	// envelopes do not stay readable in the file. Zero: never.
+	CompactEvery time.Duration
+	// OnCompactError, if set, is told of scheduled compactions that fail.
+	OnCompactError func(error)
 	// UseDBBatch sends writes through bbolt's DB.Batch instead of the
 	// store's own commit loop. It exists so the two can be compared in one
 	// run (BenchmarkRelaySteadyStateDBBatch); the loop is the faster.
@@ -130,6 +136,13 @@ type Store struct {
 	commits    *committer
 	useDBBatch bool
 	space      space
+	maxBatch   int
+	batchDelay time.Duration
+	path       string // relay.db
+
+	compactStop    chan struct{} // nil without a compactor
+	compactDone    chan struct{}
+	closeCompactor sync.Once
 
 	// blobLocks serialise writes to one blob file (and its removal by
 	// Sweep) across the file write and the transaction that records it.
@@ -167,22 +180,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open: %w", err)
 	}
 	path := filepath.Join(dir, "relay.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: openTimeout,
-		NoSync:  opts.NoSync,
-		// As etcd does: the freelist is rebuilt on open instead of being
-		// written by every commit, and kept in a hashmap, which stays fast
-		// as a relay's churn frees many pages.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	db, err := bolt.Open(path, 0o600, boltOpts(opts.NoSync))
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: locked by another process", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	s := &Store{db: db, blobs: blobs, now: opts.Now, noSync: opts.NoSync, useDBBatch: opts.UseDBBatch}
+	s := &Store{db: db, blobs: blobs, now: opts.Now, noSync: opts.NoSync, useDBBatch: opts.UseDBBatch,
+		maxBatch: opts.MaxBatchSize, batchDelay: opts.MaxBatchDelay, path: path}
 	if opts.UseDBBatch {
 		db.MaxBatchDelay = 2 * time.Millisecond
 		if opts.MaxBatchDelay > 0 {
@@ -212,8 +218,26 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	s.commits = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay)
+	if opts.CompactEvery > 0 {
+		s.compactStop, s.compactDone = make(chan struct{}), make(chan struct{})
+		go s.compactor(opts.CompactEvery, opts.OnCompactError)
+	}
 	return s, nil
 }
+
+func boltOpts(noSync bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout: openTimeout,
+		NoSync:  noSync,
+		// As etcd does: the freelist is rebuilt on open instead of being
+		// written by every commit, and kept in a hashmap, which stays fast
+		// as a relay's churn frees many pages.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+}
+
+func (s *Store) boltOpts() *bolt.Options { return boltOpts(s.noSync) }
 
 // init creates the buckets and the relay identity.
 func (s *Store) init() error {
@@ -442,6 +466,10 @@ func (s *Store) Check(ctx context.Context) error {
 
 // Close implements store.Store. It waits for calls in flight.
 func (s *Store) Close() error {
+	if s.compactStop != nil {
+		// Before the gate: a compaction in progress holds it.
+		s.closeCompactor.Do(func() { close(s.compactStop); <-s.compactDone })
+	}
 	s.gate.Lock()
 	defer s.gate.Unlock()
 	if s.closed {
@@ -456,4 +484,4 @@ func (s *Store) Close() error {
 }
 
 // Path returns the path of relay.db, for logs and backups.
-func (s *Store) Path() string { return s.db.Path() }
+func (s *Store) Path() string { return s.path }
