@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -70,5 +72,14 @@ func TestAllowHost(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "panic") {
 		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+func TestScrubbedLog(t *testing.T) {
+	var buf lockedBuffer
+	l := scrubbedLog{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	fmt.Fprintf(l, "http: TLS handshake error from 198.51.100.7:50312: EOF\n")
+	if got := buf.String(); strings.Contains(got, "198.51.100.7") || strings.Contains(got, "50312") || !strings.Contains(got, "TLS handshake error") {
+		t.Errorf("got %q", got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -294,7 +295,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          stdlog.New(scrubbedLog{log}, "", 0),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -334,6 +335,16 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// scrubbedLog passes net/http's server errors ("TLS handshake error from
+// IP:PORT") to the log at debug level without client addresses: the relay
+// logs none (see relay.ScrubAddrs).
+type scrubbedLog struct{ log *slog.Logger }
+
+func (l scrubbedLog) Write(p []byte) (int, error) {
+	l.log.Debug(relay.ScrubAddrs(strings.TrimSpace(string(p))))
+	return len(p), nil
 }
 
 // dialableAddr is the listener's address as a client on this machine dials

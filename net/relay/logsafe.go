@@ -20,3 +20,7 @@ func errText(err error) string {
 	}
 	return addrPattern.ReplaceAllString(err.Error(), "ADDR")
 }
+
+// ScrubAddrs replaces every network address in s with ADDR, for logs of
+// other components (net/http's server errors name the client's address).
+func ScrubAddrs(s string) string { return addrPattern.ReplaceAllString(s, "ADDR") }
