@@ -494,6 +494,7 @@ func testClaimsAcrossLeaderChanges(t *testing.T, ctx context.Context, n1, n2 *re
 		}
 	}
 	stop := make(chan struct{})
+	progress := make(chan struct{}, 1) // a claim finished
 	var stepdowns atomic.Int64
 	var sd sync.WaitGroup
 	sd.Go(func() {
@@ -507,6 +508,16 @@ func testClaimsAcrossLeaderChanges(t *testing.T, ctx context.Context, n1, n2 *re
 				if _, err := n1.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 5*time.Second); err == nil {
 					stepdowns.Add(1)
 				}
+				// The next change once some claim has finished since
+				// this one: back-to-back changes, under the race detector,
+				// leave the streams without a leader most of the time,
+				// which no deadline rides out; a real cluster under load
+				// has its leader back between changes.
+				select {
+				case <-stop:
+					return
+				case <-progress:
+				}
 			}
 		}
 	})
@@ -518,6 +529,10 @@ func testClaimsAcrossLeaderChanges(t *testing.T, ctx context.Context, n1, n2 *re
 		wg.Go(func() {
 			for range each {
 				p, err := clients[i%2].ClaimPrekey(ctx, d.ID)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
 				mu.Lock()
 				switch {
 				case err != nil:

@@ -326,9 +326,24 @@ type rawMsg struct {
 // acknowledged before it (a direct get may be answered by a replica that
 // is behind). nats.go's Stream.GetMsg would switch to direct gets on
 // streams that allow them.
+//
+// A stream without a leader for a moment (a leader change) is waited out,
+// within ctx's deadline or the store's timeout.
 func (s *Store) get(ctx context.Context, stream string, req msgGetReq) (*rawMsg, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	var r retrier
+	for {
+		actx, acancel := s.attempt(ctx)
+		m, err := s.getOnce(actx, stream, req)
+		acancel()
+		if err == nil || errors.Is(err, errNoMsg) || !r.again(ctx, err) {
+			return m, r.final(ctx, err)
+		}
+	}
+}
+
+func (s *Store) getOnce(ctx context.Context, stream string, req msgGetReq) (*rawMsg, error) {
 	body, _ := json.Marshal(req)
 	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {

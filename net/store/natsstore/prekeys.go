@@ -147,29 +147,36 @@ func (s *Store) putPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 	}
 }
 
-// publishKeys publishes keys in order, all in flight at once, and returns
-// their stream sequences.
+// publishWindow bounds the one-time keys in flight at once: nats.go
+// refuses async publishes beyond its pending limit ("stalled with too
+// many outstanding async published messages") when acks come slowly.
+const publishWindow = 256
+
+// publishKeys publishes keys in order, up to publishWindow in flight at
+// once, and returns their stream sequences.
 func (s *Store) publishKeys(ctx context.Context, id wire.MailboxID, keys [][]byte) ([]uint64, error) {
-	futures := make([]jetstream.PubAckFuture, 0, len(keys))
-	var err error
-	for _, k := range keys {
-		var f jetstream.PubAckFuture
-		if f, err = s.js.PublishMsgAsync(&nats.Msg{Subject: subjKeys(id), Data: k}); err != nil {
-			break
-		}
-		futures = append(futures, f)
-	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	seqs := make([]uint64, 0, len(futures))
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			seqs = append(seqs, ack.Sequence)
-		case ferr := <-f.Err():
-			err = errors.Join(err, ferr)
-		case <-ctx.Done():
-			err = errors.Join(err, ctx.Err())
+	seqs := make([]uint64, 0, len(keys))
+	var err error
+	for start := 0; start < len(keys) && err == nil; start += publishWindow {
+		futures := make([]jetstream.PubAckFuture, 0, publishWindow)
+		for _, k := range keys[start:min(start+publishWindow, len(keys))] {
+			var f jetstream.PubAckFuture
+			if f, err = s.js.PublishMsgAsync(&nats.Msg{Subject: subjKeys(id), Data: k}); err != nil {
+				break
+			}
+			futures = append(futures, f)
+		}
+		for _, f := range futures {
+			select {
+			case ack := <-f.Ok():
+				seqs = append(seqs, ack.Sequence)
+			case ferr := <-f.Err():
+				err = errors.Join(err, ferr)
+			case <-ctx.Done():
+				err = errors.Join(err, ctx.Err())
+			}
 		}
 	}
 	if err != nil {
@@ -208,7 +215,9 @@ func (s *Store) claim(ctx context.Context, id wire.MailboxID) (store.Prekey, err
 	defer cancel()
 	var r retrier
 	for {
-		p, err := s.claimOnce(ctx, id)
+		actx, acancel := s.attempt(ctx)
+		p, err := s.claimOnce(actx, id)
+		acancel()
 		if err == nil || !r.again(ctx, err) {
 			return p, r.final(ctx, err)
 		}
@@ -255,7 +264,7 @@ func (s *Store) claimOnce(ctx context.Context, id wire.MailboxID) (store.Prekey,
 	s.deleteMsg(context.WithoutCancel(ctx), streamKeys, seq)
 	// The key is handed out even if the refund fails: an over-charge
 	// costs the owner less than a lost key.
-	s.charge(ctx, id, -int64(len(msg.Data)), store.Quota{})
+	s.charge(context.WithoutCancel(ctx), id, -int64(len(msg.Data)), store.Quota{})
 	out.Key = msg.Data
 	return out, nil
 }

@@ -29,13 +29,22 @@ const (
 // compare-and-set, or a cluster that is electing a leader. Anything else
 // (a corrupt record, a missing mailbox) is final.
 func retryable(err error) bool {
+	// An attempt's own deadline (see attempt) is retryable too; the
+	// call's deadline ends the retries in again.
 	if errors.Is(err, errConflict) || errors.Is(err, errUnavailable) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, nats.ErrTimeout) {
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable
+}
+
+// attempt bounds one attempt within a retried call: a request sent while
+// a stream elects its leader may get no answer at all, and must not use
+// up the whole call's deadline waiting for one.
+func (s *Store) attempt(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, max(s.timeout/5, 200*time.Millisecond))
 }
 
 // retrier paces the attempts of one call. The zero value is ready.
