@@ -81,3 +81,17 @@ func (l *levelFlag) Set(s string) error {
 	*l = levelFlag(lv)
 	return nil
 }
+
+// listFlag is a comma-separated list of strings; giving it again appends.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}

@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,6 +89,7 @@ type config struct {
 	pprof          string
 	store          storeConfig
 	limits         relay.Limits
+	access         relay.Access
 	logLevel       slog.Level
 	version        bool
 }
@@ -118,6 +120,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Var((*byteSize64)(&l.DeliverMailboxBytes), "deliver-mailbox-bytes", "most `bytes` of envelopes held in memory for delivery from one mailbox, over its connections")
 	fs.Var((*byteSize64)(&l.DeliverTotalBytes), "deliver-total-bytes", "most `bytes` of envelopes held in memory for delivery in all")
 	fs.BoolVar(&l.LimitLoopback, "limit-loopback", false, "apply per-address connection limits to loopback clients too")
+	fs.Var((*listFlag)(&cfg.access.Hosts), "allow-host", "comma-separated host `names` that /v1/ws and /metrics answer (Host header, port ignored); empty: any")
+	fs.Var((*listFlag)(&cfg.access.Origins), "allow-origin", "comma-separated browser `origins` (scheme://host[:port]) accepted on /v1/ws and /metrics; empty: only an Origin naming the Host, on /v1/ws")
+	fs.BoolVar(&cfg.access.RefuseOrigin, "refuse-origin", false, "refuse every request carrying an Origin header (no browser clients)")
 	fs.Var((*levelFlag)(&cfg.logLevel), "log-level", "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.pprof, "pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback `address`; off when empty")
 	cfg.store.addFlags(fs)
@@ -270,7 +275,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 			log.Error("closing store", "err", err)
 		}
 	}()
-	srv, err := relay.New(relay.Config{Store: st, Limits: cfg.limits, Logger: log, Notifier: st.notifier()})
+	srv, err := relay.New(relay.Config{Store: st, Limits: cfg.limits, Logger: log, Notifier: st.notifier(), Access: cfg.access})
 	if err != nil {
 		return err
 	}
@@ -304,7 +309,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          stdlog.New(scrubbedLog{log}, "", 0),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -344,6 +349,16 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// scrubbedLog passes net/http's server errors ("TLS handshake error from
+// IP:PORT") to the log at debug level without client addresses: the relay
+// logs none (see relay.ScrubAddrs).
+type scrubbedLog struct{ log *slog.Logger }
+
+func (l scrubbedLog) Write(p []byte) (int, error) {
+	l.log.Debug(relay.ScrubAddrs(strings.TrimSpace(string(p))))
+	return len(p), nil
 }
 
 // dialableAddr is the listener's address as a client on this machine dials

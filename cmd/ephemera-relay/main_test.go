@@ -159,6 +159,36 @@ func TestParseConfig(t *testing.T) {
 				}
 				return ""
 			}},
+		{name: "access flags", args: []string{"--allow-host", "relay.example, relay2.example", "--allow-host", "[2001:db8::1]",
+			"--allow-origin", "https://app.example"}, env: env(),
+			check: func(c *config) string {
+				if fmt.Sprint(c.access.Hosts) != "[relay.example relay2.example [2001:db8::1]]" ||
+					fmt.Sprint(c.access.Origins) != "[https://app.example]" || c.access.RefuseOrigin {
+					return fmt.Sprintf("%+v", c.access)
+				}
+				return ""
+			}},
+		{name: "access env", env: env("EPHEMERA_RELAY_ALLOW_HOST", "a.example,b.example", "EPHEMERA_RELAY_REFUSE_ORIGIN", "true"),
+			check: func(c *config) string {
+				if fmt.Sprint(c.access.Hosts) != "[a.example b.example]" || !c.access.RefuseOrigin {
+					return fmt.Sprintf("%+v", c.access)
+				}
+				return ""
+			}},
+		{name: "access default", env: env(), check: func(c *config) string {
+			if c.access.Hosts != nil || c.access.Origins != nil || c.access.RefuseOrigin {
+				return fmt.Sprintf("%+v", c.access)
+			}
+			return ""
+		}},
+		{name: "store size", args: []string{"--max-store-bytes", "10GiB", "--store-reserve", "64MiB"}, env: env(),
+			check: func(c *config) string {
+				if c.store.maxBytes != 10<<30 || c.store.reserve != 64<<20 {
+					return fmt.Sprintf("%+v", c.store)
+				}
+				return ""
+			}},
+		{name: "store reserve past max", args: []string{"--max-store-bytes", "1MiB", "--store-reserve", "1MiB"}, env: env(), wantErr: "--store-reserve"},
 		{name: "pprof public", args: []string{"--pprof", "0.0.0.0:6060"}, env: env(), wantErr: "only a loopback address"},
 		{name: "pprof public by env", env: env("EPHEMERA_RELAY_PPROF", "192.0.2.1:6060"), wantErr: "only a loopback address"},
 	} {

@@ -38,6 +38,9 @@ type storeConfig struct {
 	password string
 	token    string
 	timeout  time.Duration
+	maxBytes int64 // bbolt: Options.MaxBytes
+	reserve  int64 // bbolt: Options.Reserve
+	compact  time.Duration
 }
 
 func (c *storeConfig) addFlags(fs *flag.FlagSet) {
@@ -47,6 +50,9 @@ func (c *storeConfig) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.creds, "nats-creds", "", "with --store nats: NATS credentials `file` (user JWT and seed); or set $"+envNATSPassword+" with --nats-user, or $"+envNATSToken)
 	fs.StringVar(&c.user, "nats-user", "", "with --store nats: NATS user `name`; the password is read from $"+envNATSPassword)
 	fs.DurationVar(&c.timeout, "nats-timeout", 10*time.Second, "with --store nats: bound on each JetStream request")
+	fs.DurationVar(&c.compact, "compact-interval", time.Hour, "with --store bbolt: how often relay.db is rewritten without its freed pages, so deleted envelopes do not stay readable in it (0: never)")
+	fs.Var((*byteSize64)(&c.maxBytes), "max-store-bytes", "with --store bbolt: most `bytes` relay.db and blobs/ may take; new envelopes, prekeys, blobs and mailboxes are refused before it, deletions never (0: no bound but the disk)")
+	fs.Var((*byteSize64)(&c.reserve), "store-reserve", "with --store bbolt: `bytes` kept free for deletions, under --max-store-bytes and on the disk (0: 32MiB, or an eighth of --max-store-bytes if less)")
 }
 
 // check validates the store flags and reads the secrets from the
@@ -56,6 +62,9 @@ func (c *storeConfig) check(lookupEnv func(string) (string, bool)) error {
 	case storeBolt:
 		if c.natsURLs != "" {
 			return errors.New("--nats-url needs --store nats")
+		}
+		if c.maxBytes > 0 && c.reserve >= c.maxBytes {
+			return errors.New("--store-reserve must be below --max-store-bytes")
 		}
 		return nil
 	case storeNATS:
@@ -104,7 +113,9 @@ type openedStore struct {
 func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*openedStore, error) {
 	sc := &cfg.store
 	if sc.kind != storeNATS {
-		st, err := boltstore.Open(cfg.dataDir, boltstore.Options{})
+		st, err := boltstore.Open(cfg.dataDir, boltstore.Options{MaxBytes: sc.maxBytes, Reserve: sc.reserve,
+			CompactEvery:   sc.compact,
+			OnCompactError: func(err error) { log.Error("compacting relay.db", "err", err) }})
 		if err != nil {
 			return nil, err
 		}

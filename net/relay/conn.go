@@ -207,7 +207,7 @@ func (c *conn) readFailed(err error) {
 		// wsconn's only malformed read: a text message.
 		c.reject(reasonText, closePolicy, "text message; frames are binary messages")
 	default:
-		c.srv.log.Debug("connection ended", "err", err)
+		c.srv.log.Debug("connection ended", "err", errText(err))
 	}
 }
 
@@ -400,7 +400,7 @@ func (c *conn) writeFrame(frame []byte) error {
 			c.closeWith(closeTryAgain, reasonNotReading)
 			return err
 		}
-		c.srv.log.Debug("write failed", "err", err)
+		c.srv.log.Debug("write failed", "err", errText(err))
 		c.closeWith(closeGoingAway, "write failed")
 	}
 	return err

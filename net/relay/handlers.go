@@ -67,6 +67,9 @@ func (c *conn) storeFail(op string, err error) *wire.Error {
 		return fail(wire.CodeTooLarge, "too large")
 	case errors.Is(err, store.ErrNoPrekeys):
 		return fail(wire.CodeNoPrekeys, "no prekeys uploaded")
+	case errors.Is(err, store.ErrFull):
+		// Deletions still work: recipients can drain their mailboxes.
+		return fail(wire.CodeUnavailable, "relay storage full; retry later")
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fail(wire.CodeUnavailable, "relay unavailable")
 	}
@@ -98,6 +101,10 @@ func verify(owner wire.Key32, msg []byte, sig wire.Signature) bool {
 
 func (c *conn) register(m *wire.Register) (wire.Message, func()) {
 	s := c.srv
+	if hasSmallOrder(m.OwnerKey) {
+		// Anyone could sign for such a key (see smallOrder).
+		return fail(wire.CodeUnauthorized, "owner key is a point of small order"), nil
+	}
 	msg := wire.AuthMessage(wire.OpRegister, s.relayID, c.challenge, m.Mailbox, m.OwnerKey, m.SendTokenHash)
 	if !verify(m.OwnerKey, msg, m.Signature) {
 		return fail(wire.CodeUnauthorized, "bad signature"), nil
@@ -146,6 +153,11 @@ func (c *conn) auth(m *wire.Auth) (wire.Message, func()) {
 	mb, err := s.store.Mailbox(c.ctx, m.Mailbox)
 	if err != nil {
 		return c.storeFail("mailbox", err), nil
+	}
+	if hasSmallOrder(mb.OwnerKey) {
+		// Registered before Register refused such keys: nobody can prove
+		// to own it, since anybody can sign for it.
+		return fail(wire.CodeUnauthorized, "owner key is a point of small order"), nil
 	}
 	msg := wire.AuthMessage(wire.OpAuth, s.relayID, c.challenge, m.Mailbox, mb.OwnerKey, wire.Key32{})
 	if !verify(mb.OwnerKey, msg, m.Signature) {
@@ -267,7 +279,7 @@ func (c *conn) putPrekeys(m *wire.PutPrekeys) wire.Message {
 	if c.sub(m.Mailbox) == nil {
 		return fail(wire.CodeUnauthorized, "connection not authenticated for this mailbox")
 	}
-	n, err := c.srv.store.PutPrekeys(c.ctx, m.Mailbox, m.Bundle, m.LastResort, m.OneTime, m.Replace)
+	n, err := c.srv.store.PutPrekeys(c.ctx, m.Mailbox, m.Bundle, m.LastResort, m.OneTime, m.Replace, c.quota())
 	if err != nil {
 		return c.storeFail("put prekeys", err)
 	}

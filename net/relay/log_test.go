@@ -7,13 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/ephemera-im/ephemera/net/store"
 	"github.com/ephemera-im/ephemera/net/wire"
+	"github.com/ephemera-im/ephemera/net/wsconn"
 )
 
 // lockedLog is a log sink safe for the relay's concurrent goroutines.
@@ -101,5 +107,76 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDebugLogsNoClientAddress: at debug level the relay logs short
+// mailbox ids as connections authenticate, so it must log no client
+// address at all (a line naming both, or lines a moment apart, would
+// tell whose mailboxes those are). A client registers over a real socket
+// and then resets its TCP connection, so the relay's read fails with an
+// error that names both ends.
+func TestDebugLogsNoClientAddress(t *testing.T) {
+	var sink lockedLog
+	e := newEnv(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	hs := e.httpServer()
+	var tcp *net.TCPConn
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			tcp = c.(*net.TCPConn)
+		}
+		return c, err
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, wsURL(hs), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	c := newClient(t, wsconn.New(ws, wire.MaxFrameSize))
+	o := newOwner(t)
+	o.register(c, wire.Key32{})
+	c.send(o.id, wire.Key32{}, "x")
+	c.deliver()
+	client := tcp.LocalAddr().String()
+	// Linger 0: the close sends a reset, which the relay's read reports
+	// with both addresses.
+	tcp.SetLinger(0)
+	tcp.Close()
+	eventually(t, "the relay to log the connection's end", func() bool {
+		return strings.Contains(sink.String(), "connection ended")
+	})
+	logs := sink.String()
+	if !strings.Contains(logs, o.id.String()) {
+		t.Fatalf("no mailbox prefix logged at debug level; the test would prove nothing:\n%s", logs)
+	}
+	_, port, _ := net.SplitHostPort(client)
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, client) || strings.Contains(line, ":"+port) {
+			t.Errorf("a log line names the client's address %s: %s", client, line)
+		}
+		if strings.Contains(line, o.id.String()) && addrPattern.MatchString(line) {
+			t.Errorf("a log line names a mailbox and an address: %s", line)
+		}
+	}
+}
+
+func TestErrTextScrubsAddresses(t *testing.T) {
+	for _, in := range []string{
+		"read tcp 127.0.0.1:7867->192.0.2.44:50312: read: connection reset by peer",
+		"write tcp [::1]:7867->[2001:db8::7]:50312: write: broken pipe",
+		"dial 2001:db8::7 failed",
+		"from 192.0.2.44",
+	} {
+		out := errText(errors.New(in))
+		for _, leak := range []string{"192.0.2.44", "2001:db8::7", "50312", "127.0.0.1", "::1"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("errText(%q) = %q, still holds %s", in, out, leak)
+			}
+		}
 	}
 }

@@ -61,9 +61,9 @@ func (m *meteredStore) Delete(ctx context.Context, id wire.MailboxID, seqs []uin
 	return m.s.Delete(ctx, id, seqs)
 }
 
-func (m *meteredStore) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error) {
+func (m *meteredStore) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool, q store.Quota) (int, error) {
 	defer since(m.putPrekeys, time.Now())
-	return m.s.PutPrekeys(ctx, id, bundle, lastResort, oneTime, replace)
+	return m.s.PutPrekeys(ctx, id, bundle, lastResort, oneTime, replace, q)
 }
 
 func (m *meteredStore) ClaimPrekey(ctx context.Context, id wire.MailboxID) (store.Prekey, error) {

@@ -17,6 +17,8 @@ const (
 	reasonIPConns     = "ip_max_conns"
 	reasonIPRate      = "ip_conn_rate"
 	reasonShutdown    = "shutting_down"
+	reasonHost        = "host"   // Host not in Access.Hosts (/v1/ws and /metrics)
+	reasonOrigin      = "origin" // Origin refused by Access (/v1/ws and /metrics)
 )
 
 type metrics struct {
@@ -49,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, deliver *budget) (*metrics, error) {
 		connectionsTotal: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "connections_total",
 			Help: "Client connections accepted."}),
 		rejectedConns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rejected_connections_total",
-			Help: "Connections refused before being served, by reason."}, []string{"reason"}),
+			Help: "Connections (and /metrics requests) refused before being served, by reason."}, []string{"reason"}),
 		stored: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_stored_total",
 			Help: "Envelopes made durable."}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_delivered_total",
@@ -99,7 +101,7 @@ func newMetrics(reg prometheus.Registerer, deliver *budget) (*metrics, error) {
 	for _, r := range []string{reasonMalformed, reasonText, reasonTooBig, reasonUnexpected, reasonRequestID, reasonRateLimited} {
 		m.rejectedFrames.WithLabelValues(r)
 	}
-	for _, r := range []string{reasonMaxConns, reasonIPConns, reasonIPRate, reasonShutdown} {
+	for _, r := range []string{reasonMaxConns, reasonIPConns, reasonIPRate, reasonShutdown, reasonHost, reasonOrigin} {
 		m.rejectedConns.WithLabelValues(r)
 	}
 	return m, nil

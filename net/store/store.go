@@ -25,6 +25,9 @@ var (
 	ErrTooLarge  = errors.New("store: too large") // blob write past its size
 	ErrNoPrekeys = errors.New("store: no prekeys")
 	ErrClosed    = errors.New("store: closed")
+	// ErrFull: the store keeps its last space for deletions and refuses
+	// writes that add data. Deletes, claims and sweeps still work.
+	ErrFull = errors.New("store: full")
 )
 
 // Mailbox is a mailbox's registration.
@@ -45,7 +48,11 @@ type Envelope struct {
 // Usage is what a mailbox holds now.
 type Usage struct {
 	Messages int
-	Bytes    int64 // envelope bytes plus blob sizes charged to it
+	// Bytes is every byte the mailbox makes the relay keep: envelope
+	// bytes, blob sizes and prekey bytes (bundle, last-resort and
+	// one-time keys). One quota bounds them all, so no kind of upload
+	// can fill the disk past it.
+	Bytes int64
 }
 
 // Quota bounds a mailbox. Zero fields mean no limit.
@@ -73,6 +80,16 @@ type Blob struct {
 // MaxOneTimePrekeys bounds the one-time prekeys a mailbox may hold;
 // PutPrekeys beyond it fails with ErrQuota and stores nothing.
 const MaxOneTimePrekeys = 10 * wire.MaxPrekeyCount
+
+// PrekeyBytes is what an upload of prekeys adds to a mailbox's
+// Usage.Bytes before what it replaces is taken off.
+func PrekeyBytes(bundle, lastResort []byte, oneTime [][]byte) int64 {
+	n := int64(len(bundle) + len(lastResort))
+	for _, k := range oneTime {
+		n += int64(len(k))
+	}
+	return n
+}
 
 // CheckPrekeys reports ErrTooLarge if any key is longer than
 // wire.MaxPrekeySize or there are more than MaxOneTimePrekeys one-time keys.
@@ -130,12 +147,16 @@ type Store interface {
 	// PutPrekeys stores prekeys of a registered mailbox: bundle and
 	// lastResort replace the stored ones when non-empty, oneTime keys are
 	// appended (or replace the stored ones when replace is set). It returns
-	// the number of one-time keys now held.
-	PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error)
+	// the number of one-time keys now held. The bytes stored are charged to
+	// the mailbox's Usage.Bytes, and what they replace released: ErrQuota
+	// when that would grow Usage.Bytes past q.MaxBytes (q.MaxMessages is
+	// not checked), and nothing is stored.
+	PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool, q Quota) (int, error)
 	// ClaimPrekey returns the bundle with one one-time key, removed
 	// atomically so no key is ever handed out twice, or with the last-resort
 	// key when none are left. ErrNoPrekeys when no bundle was stored. With
 	// a bundle but neither kind of key, Key is nil and LastResort false.
+	// A one-time key's bytes are released from Usage.Bytes.
 	ClaimPrekey(ctx context.Context, id wire.MailboxID) (Prekey, error)
 
 	// CreateBlob reserves a blob charged to owner's quota: ErrNotFound for
@@ -156,7 +177,8 @@ type Store interface {
 	// returns how many envelopes it deleted. Their bytes, and the sizes of
 	// the blobs, are released from the owners' Usage.
 	Sweep(ctx context.Context, now time.Time) (int, error)
-	// Check reports whether the store can take writes now.
+	// Check reports whether the store can take writes now: an error
+	// (ErrFull among others) when it would refuse new envelopes.
 	Check(ctx context.Context) error
 	// Close releases the store; later calls return ErrClosed.
 	Close() error

@@ -1,7 +1,9 @@
 // Package embedded runs an Ephemera relay inside the desktop app, on a
 // loopback address, for when the user has configured no relay of their
 // own. It is the same relay as cmd/ephemera-relay (net/relay over the bbolt
-// store), without TLS: it only ever listens on loopback.
+// store), without TLS: it only ever listens on loopback, and answers only
+// requests whose Host is a loopback name and that carry no Origin
+// (relay.LoopbackAccess), so web pages cannot reach it by DNS rebinding.
 package embedded
 
 import (
@@ -22,6 +24,10 @@ import (
 // DefaultAddr is where an embedded relay listens unless told otherwise:
 // the same port as the ephemera-relay daemon's default.
 const DefaultAddr = "127.0.0.1:7867"
+
+// CompactEvery is how often the embedded relay rewrites relay.db without
+// the pages of deleted envelopes (boltstore.Options.CompactEvery).
+const CompactEvery = 10 * time.Minute
 
 // Options configure Start.
 type Options struct {
@@ -75,7 +81,14 @@ func Start(ctx context.Context, opts Options) (*Relay, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st, err := boltstore.Open(opts.DataDir, boltstore.Options{})
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	// Compacted often: the app's relay is small, and acknowledged
+	// envelopes must not linger in relay.db on the user's disk.
+	st, err := boltstore.Open(opts.DataDir, boltstore.Options{CompactEvery: CompactEvery,
+		OnCompactError: func(err error) { log.Error("compacting the relay's store", "err", err) }})
 	if err != nil {
 		return nil, fmt.Errorf("embedded relay: %w", err)
 	}
@@ -83,7 +96,11 @@ func Start(ctx context.Context, opts Options) (*Relay, error) {
 	if opts.Limits != nil {
 		limits = *opts.Limits
 	}
-	srv, err := relay.New(relay.Config{Store: st, Limits: limits, Logger: opts.Logger})
+	// Only this machine's native clients: a web page that rebinds its
+	// name to 127.0.0.1 sends its own Host and an Origin (relay.Access).
+	access := relay.LoopbackAccess()
+	access.Hosts = append(access.Hosts, host) // another 127.0.0.0/8 address, if so configured
+	srv, err := relay.New(relay.Config{Store: st, Limits: limits, Logger: opts.Logger, Access: access})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("embedded relay: %w", err)

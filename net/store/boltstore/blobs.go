@@ -55,7 +55,7 @@ func (s *Store) CreateBlob(ctx context.Context, id wire.BlobID, b store.Blob, q 
 	}
 	defer s.gate.RUnlock()
 	rec := blobRecord{Owner: b.Owner, Size: b.Size, Expires: timeToNanos(b.Expires)}
-	return s.batch(op, func(tx *bolt.Tx) (error, error) {
+	err := s.batch(op, func(tx *bolt.Tx) (error, error) {
 		blobs := tx.Bucket(bucketBlobs)
 		if blobs.Get(id[:]) != nil {
 			return fmt.Errorf("blob %v exists: %w", id, store.ErrConflict), nil
@@ -66,6 +66,9 @@ func (s *Store) CreateBlob(ctx context.Context, id wire.BlobID, b store.Blob, q 
 		}
 		if err := checkQuota(&m, 0, b.Size, q); err != nil {
 			return fmt.Errorf("mailbox %v: %w", b.Owner, err), nil
+		}
+		if err := s.space.fits(tx, s.db, b.Size); err != nil {
+			return err, nil
 		}
 		m.Bytes += uint64(b.Size)
 		if err := blobs.Put(id[:], rec.encode()); err != nil {
@@ -78,6 +81,10 @@ func (s *Store) CreateBlob(ctx context.Context, id wire.BlobID, b store.Blob, q 
 		}
 		return nil, putMailbox(tx, b.Owner, &m)
 	})
+	if err == nil {
+		s.space.blobBytes.Add(b.Size)
+	}
+	return err
 }
 
 // BlobInfo implements store.Store.

@@ -96,6 +96,24 @@ type Options struct {
 	// NoSync skips fsync of relay.db and blob files. For tests and
 	// benchmarks only: a crash can lose or corrupt acknowledged data.
 	NoSync bool
+	// MaxBytes, if positive, bounds the store's size: relay.db's pages in
+	// use plus the sizes of the blobs held. Writes that add data
+	// (Register of a new mailbox, Append, PutPrekeys, CreateBlob) are
+	// refused with store.ErrFull once they would leave less than Reserve
+	// under it, and Check fails; deletions always proceed, into that
+	// reserve. Zero: no bound of the store's own.
+	MaxBytes int64
+	// Reserve is the room kept for deletions, under MaxBytes and on the
+	// disk (where free space below it refuses writes that add data, with
+	// or without MaxBytes); zero means DefaultReserve, or MaxBytes/8 if
+	// that is smaller.
+	Reserve int64
+	// CompactEvery, if positive, is how often the store rewrites relay.db
+	// without its freed pages (Compact) when it has any, so that deleted
+	// envelopes do not stay readable in the file. Zero: never.
+	CompactEvery time.Duration
+	// OnCompactError, if set, is told of scheduled compactions that fail.
+	OnCompactError func(error)
 	// UseDBBatch sends writes through bbolt's DB.Batch instead of the
 	// store's own commit loop. It exists so the two can be compared in one
 	// run (BenchmarkRelaySteadyStateDBBatch); the loop is the faster.
@@ -118,6 +136,14 @@ type Store struct {
 
 	commits    *committer
 	useDBBatch bool
+	space      space
+	maxBatch   int
+	batchDelay time.Duration
+	path       string // relay.db
+
+	compactStop    chan struct{} // nil without a compactor
+	compactDone    chan struct{}
+	closeCompactor sync.Once
 
 	// blobLocks serialise writes to one blob file (and its removal by
 	// Sweep) across the file write and the transaction that records it.
@@ -139,7 +165,9 @@ var (
 	metaCheck   = []byte("check")
 )
 
-const formatVersion = 1
+// formatVersion is relay.db's format. 2: mailbox byte counters include
+// prekey bytes; Open migrates a format 1 file by adding them up.
+const formatVersion = 2
 
 // openTimeout bounds the wait for relay.db's file lock, held by another
 // process running on the same directory.
@@ -161,22 +189,15 @@ func Open(dir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: openTimeout,
-		NoSync:  opts.NoSync,
-		// As etcd does: the freelist is rebuilt on open instead of being
-		// written by every commit, and kept in a hashmap, which stays fast
-		// as a relay's churn frees many pages.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	db, err := bolt.Open(path, 0o600, boltOpts(opts.NoSync))
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: locked by another process", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	s := &Store{db: db, blobs: blobs, now: opts.Now, noSync: opts.NoSync, useDBBatch: opts.UseDBBatch}
+	s := &Store{db: db, blobs: blobs, now: opts.Now, noSync: opts.NoSync, useDBBatch: opts.UseDBBatch,
+		maxBatch: opts.MaxBatchSize, batchDelay: opts.MaxBatchDelay, path: path}
 	if opts.UseDBBatch {
 		db.MaxBatchDelay = 2 * time.Millisecond
 		if opts.MaxBatchDelay > 0 {
@@ -189,6 +210,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.space.max, s.space.reserve, s.space.dir = opts.MaxBytes, opts.Reserve, dir
+	if s.space.reserve <= 0 {
+		s.space.reserve = DefaultReserve
+		if opts.MaxBytes > 0 {
+			s.space.reserve = min(DefaultReserve, opts.MaxBytes/8)
+		}
+	}
+	s.space.diskAt.Store(0)
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
@@ -198,8 +227,26 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	s.commits = newCommitter(db, opts.MaxBatchSize, opts.MaxBatchDelay)
+	if opts.CompactEvery > 0 {
+		s.compactStop, s.compactDone = make(chan struct{}), make(chan struct{})
+		go s.compactor(opts.CompactEvery, opts.OnCompactError)
+	}
 	return s, nil
 }
+
+func boltOpts(noSync bool) *bolt.Options {
+	return &bolt.Options{
+		Timeout: openTimeout,
+		NoSync:  noSync,
+		// As etcd does: the freelist is rebuilt on open instead of being
+		// written by every commit, and kept in a hashmap, which stays fast
+		// as a relay's churn frees many pages.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}
+}
+
+func (s *Store) boltOpts() *bolt.Options { return boltOpts(s.noSync) }
 
 // init creates the buckets and the relay identity.
 func (s *Store) init() error {
@@ -212,6 +259,13 @@ func (s *Store) init() error {
 		meta := tx.Bucket(bucketMeta)
 		switch v := meta.Get(metaFormat); {
 		case v == nil:
+			if err := meta.Put(metaFormat, []byte{formatVersion}); err != nil {
+				return err
+			}
+		case len(v) == 1 && v[0] == 1:
+			if err := chargePrekeys(tx); err != nil {
+				return fmt.Errorf("migrating from format 1: %w", err)
+			}
 			if err := meta.Put(metaFormat, []byte{formatVersion}); err != nil {
 				return err
 			}
@@ -232,6 +286,38 @@ func (s *Store) init() error {
 	})
 }
 
+// chargePrekeys adds every mailbox's stored prekey bytes to its byte
+// counter: format 1 did not count them.
+func chargePrekeys(tx *bolt.Tx) error {
+	sums := make(map[wire.MailboxID]uint64)
+	err := tx.Bucket(bucketPrekeys).ForEach(func(k, v []byte) error {
+		var id wire.MailboxID
+		if len(k) < len(id)+1 {
+			return corrupt("prekey key", "%d bytes", len(k))
+		}
+		copy(id[:], k)
+		sums[id] += uint64(len(v))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, n := range sums {
+		m, ok, err := getMailbox(tx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // prekeys of no mailbox: nothing to charge
+		}
+		m.Bytes += n
+		if err := putMailbox(tx, id, &m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // removeOrphanBlobs deletes blob files with no record: left when the
 // relay stopped between Sweep's commit and its removal of the files.
 func (s *Store) removeOrphanBlobs() error {
@@ -241,6 +327,17 @@ func (s *Store) removeOrphanBlobs() error {
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBlobs)
+		// The blobs' sizes count toward Options.MaxBytes.
+		// A record that does not decode is reported by the calls that
+		// read it, as every corrupt record is, not by Open.
+		var sum int64
+		b.ForEach(func(k, v []byte) error {
+			if r, err := decodeBlob(v); err == nil {
+				sum += r.Size
+			}
+			return nil
+		})
+		s.space.blobBytes.Store(sum)
 		for _, e := range entries {
 			id, err := hex.DecodeString(e.Name())
 			if err != nil || len(id) != len(wire.BlobID{}) || e.IsDir() {
@@ -355,13 +452,19 @@ func (s *Store) RelayID(ctx context.Context) (wire.Key32, error) {
 }
 
 // Check implements store.Store with a small write transaction, fsynced,
-// so that it fails when the disk does not take writes.
+// so that it fails when the disk does not take writes, and with
+// store.ErrFull when the store refuses writes that add data.
 func (s *Store) Check(ctx context.Context) error {
 	if err := s.enter(ctx, "check"); err != nil {
 		return err
 	}
 	defer s.gate.RUnlock()
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Healthy means a client's envelope would be taken: not only that
+		// this small write commits (it fits in freed pages on a full disk).
+		if err := s.space.fitsFresh(tx, s.db, checkRoom, true); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMeta).Put(metaCheck, binary.BigEndian.AppendUint64(nil, uint64(timeToNanos(s.now()))))
 	})
 	if err != nil {
@@ -372,6 +475,10 @@ func (s *Store) Check(ctx context.Context) error {
 
 // Close implements store.Store. It waits for calls in flight.
 func (s *Store) Close() error {
+	if s.compactStop != nil {
+		// Before the gate: a compaction in progress holds it.
+		s.closeCompactor.Do(func() { close(s.compactStop); <-s.compactDone })
+	}
 	s.gate.Lock()
 	defer s.gate.Unlock()
 	if s.closed {
@@ -386,4 +493,4 @@ func (s *Store) Close() error {
 }
 
 // Path returns the path of relay.db, for logs and backups.
-func (s *Store) Path() string { return s.db.Path() }
+func (s *Store) Path() string { return s.path }

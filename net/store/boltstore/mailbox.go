@@ -39,6 +39,9 @@ func (s *Store) Register(ctx context.Context, id wire.MailboxID, reg store.Mailb
 			}
 			m.TokenHash = reg.SendTokenHash
 		} else {
+			if err := s.space.fits(tx, s.db, mailboxRecordSize); err != nil {
+				return err, nil
+			}
 			m = mailboxRecord{Owner: reg.OwnerKey, TokenHash: reg.SendTokenHash, Created: timeToNanos(created)}
 		}
 		return nil, putMailbox(tx, id, &m)
@@ -100,6 +103,9 @@ func (s *Store) Append(ctx context.Context, id wire.MailboxID, env store.Envelop
 		}
 		if err := checkQuota(&m, 1, int64(len(env.Data)), q); err != nil {
 			return fmt.Errorf("mailbox %v: %w", id, err), nil
+		}
+		if err := s.space.fits(tx, s.db, int64(len(val))); err != nil {
+			return err, nil
 		}
 		if m.LastSeq == math.MaxUint64 {
 			return nil, corrupt("mailbox", "%v: sequence numbers exhausted", id)

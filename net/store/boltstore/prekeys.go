@@ -14,7 +14,7 @@ import (
 
 // PutPrekeys implements store.Store. One-time keys are kept in the order
 // stored and claimed oldest first.
-func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error) {
+func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool, q store.Quota) (int, error) {
 	const op = "put prekeys"
 	if err := store.CheckPrekeys(bundle, lastResort, oneTime); err != nil {
 		return 0, fmt.Errorf("boltstore: %s: %w", op, err)
@@ -39,13 +39,38 @@ func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 				id, n, len(oneTime), store.MaxOneTimePrekeys, store.ErrQuota), nil
 		}
 		b := tx.Bucket(bucketPrekeys)
+		// What this upload stores, less what it replaces, is charged to
+		// the mailbox like envelope bytes.
+		var released int64
+		if len(bundle) > 0 {
+			released += int64(len(b.Get(prekeyKey(id, prekeyBundle))))
+		}
+		if len(lastResort) > 0 {
+			released += int64(len(b.Get(prekeyKey(id, prekeyLastResort))))
+		}
+		var old [][]byte
 		if replace && m.OTKs > 0 {
 			prefix := prekeyKey(id, prekeyOneTime)
-			var old [][]byte
 			c := b.Cursor()
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 				old = append(old, slices.Clone(k))
+				released += int64(len(v))
 			}
+		}
+		delta := store.PrekeyBytes(bundle, lastResort, oneTime) - released
+		if delta > 0 {
+			if err := checkQuota(&m, 0, delta, q); err != nil {
+				return fmt.Errorf("mailbox %v: %w", id, err), nil
+			}
+			if err := s.space.fits(tx, s.db, delta); err != nil {
+				return err, nil
+			}
+		}
+		if delta < 0 && int64(m.Bytes) < -delta {
+			return nil, corrupt("mailbox", "%v: counters below its prekeys", id)
+		}
+		m.Bytes = uint64(int64(m.Bytes) + delta)
+		if len(old) > 0 {
 			for _, k := range old {
 				if err := b.Delete(k); err != nil {
 					return nil, err
@@ -117,6 +142,10 @@ func (s *Store) ClaimPrekey(ctx context.Context, id wire.MailboxID) (store.Preke
 			if err := b.Delete(slices.Clone(k)); err != nil {
 				return nil, err
 			}
+			if m.Bytes < uint64(len(key)) {
+				return nil, corrupt("mailbox", "%v: counters below a held one-time key", id)
+			}
+			m.Bytes -= uint64(len(key))
 			m.OTKs--
 			return nil, putMailbox(tx, id, &m)
 		}

@@ -55,7 +55,7 @@ type mailboxRecord struct {
 	Created   int64  // unix nanoseconds
 	LastSeq   uint64 // last envelope sequence number handed out; never goes down
 	Messages  uint64 // envelopes held
-	Bytes     uint64 // envelope bytes plus sizes of blobs held
+	Bytes     uint64 // envelope bytes, sizes of blobs and prekey bytes held (format 2 on)
 	NextOTK   uint64 // key suffix of the next one-time prekey stored
 	OTKs      uint64 // one-time prekeys held
 }

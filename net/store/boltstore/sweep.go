@@ -36,14 +36,16 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 		var envs, seen int
 		var blobs []wire.BlobID
+		var blobBytes int64
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			var err error
-			envs, seen, blobs, err = sweepChunkTx(tx, limit)
+			envs, seen, blobs, blobBytes, err = sweepChunkTx(tx, limit)
 			return err
 		})
 		if err != nil {
 			return total, s.wrap(op, err)
 		}
+		s.space.blobBytes.Add(-blobBytes)
 		total += envs
 		for _, id := range blobs {
 			if err := s.removeBlobFile(id); err != nil {
@@ -59,15 +61,15 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 // sweepChunkTx deletes up to sweepChunk expired entries and what they
 // point at, releasing their bytes from the owners' counters. It returns the
 // envelopes deleted, the index entries seen, and the blobs whose files the
-// caller must remove after the commit.
-func sweepChunkTx(tx *bolt.Tx, limit int64) (envs, seen int, blobs []wire.BlobID, err error) {
+// caller must remove after the commit, and the sum of their sizes.
+func sweepChunkTx(tx *bolt.Tx, limit int64) (envs, seen int, blobs []wire.BlobID, blobBytes int64, err error) {
 	exp := tx.Bucket(bucketExpiry)
 	var entries []expiryEntry
 	c := exp.Cursor()
 	for k, _ := c.First(); k != nil && len(entries) < sweepChunk; k, _ = c.Next() {
 		e, err := decodeExpiryKey(k)
 		if err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, 0, err
 		}
 		if e.Expires > limit {
 			break
@@ -90,7 +92,7 @@ func sweepChunkTx(tx *bolt.Tx, limit int64) (envs, seen int, blobs []wire.BlobID
 	envBucket, blobBucket := tx.Bucket(bucketEnvelopes), tx.Bucket(bucketBlobs)
 	for _, e := range entries {
 		if err := exp.Delete(e.key()); err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, 0, err
 		}
 		var size uint64
 		var m *mailboxRecord
@@ -103,19 +105,19 @@ func sweepChunkTx(tx *bolt.Tx, limit int64) (envs, seen int, blobs []wire.BlobID
 			}
 			rec, err := decodeEnvelope(v)
 			if err != nil {
-				return 0, 0, nil, fmt.Errorf("mailbox %v seq %d: %w", e.Mailbox, e.Seq, err)
+				return 0, 0, nil, 0, fmt.Errorf("mailbox %v seq %d: %w", e.Mailbox, e.Seq, err)
 			}
 			if err := envBucket.Delete(k); err != nil {
-				return 0, 0, nil, err
+				return 0, 0, nil, 0, err
 			}
 			envs++
 			size = uint64(len(rec.Data))
 			if m, err = owner(e.Mailbox); err != nil {
-				return 0, 0, nil, err
+				return 0, 0, nil, 0, err
 			}
 			if m != nil {
 				if m.Messages == 0 {
-					return 0, 0, nil, corrupt("mailbox", "%v: counters below a held envelope", e.Mailbox)
+					return 0, 0, nil, 0, corrupt("mailbox", "%v: counters below a held envelope", e.Mailbox)
 				}
 				m.Messages--
 			}
@@ -126,30 +128,31 @@ func sweepChunkTx(tx *bolt.Tx, limit int64) (envs, seen int, blobs []wire.BlobID
 			}
 			rec, err := decodeBlob(v)
 			if err != nil {
-				return 0, 0, nil, fmt.Errorf("blob %v: %w", e.Blob, err)
+				return 0, 0, nil, 0, fmt.Errorf("blob %v: %w", e.Blob, err)
 			}
 			if err := blobBucket.Delete(e.Blob[:]); err != nil {
-				return 0, 0, nil, err
+				return 0, 0, nil, 0, err
 			}
 			blobs = append(blobs, e.Blob)
+			blobBytes += rec.Size
 			size = uint64(rec.Size)
 			if m, err = owner(rec.Owner); err != nil {
-				return 0, 0, nil, err
+				return 0, 0, nil, 0, err
 			}
 		}
 		if m != nil {
 			if m.Bytes < size {
-				return 0, 0, nil, corrupt("mailbox", "counters below a held %d bytes", size)
+				return 0, 0, nil, 0, corrupt("mailbox", "counters below a held %d bytes", size)
 			}
 			m.Bytes -= size
 		}
 	}
 	for id, m := range owners {
 		if err := putMailbox(tx, id, m); err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, 0, err
 		}
 	}
-	return envs, len(entries), blobs, nil
+	return envs, len(entries), blobs, blobBytes, nil
 }
 
 func (s *Store) removeBlobFile(id wire.BlobID) error {

@@ -254,7 +254,7 @@ func (s *Store) Usage(ctx context.Context, id wire.MailboxID) (store.Usage, erro
 }
 
 // PutPrekeys implements store.Store.
-func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool) (int, error) {
+func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastResort []byte, oneTime [][]byte, replace bool, q store.Quota) (int, error) {
 	if err := store.CheckPrekeys(bundle, lastResort, oneTime); err != nil {
 		return 0, fmt.Errorf("memstore: put prekeys: %w", err)
 	}
@@ -274,6 +274,22 @@ func (s *Store) PutPrekeys(ctx context.Context, id wire.MailboxID, bundle, lastR
 		return 0, fmt.Errorf("memstore: put prekeys: %d one-time keys held, %d more, limit %d: %w",
 			held, len(oneTime), store.MaxOneTimePrekeys, store.ErrQuota)
 	}
+	var released int64
+	if len(bundle) > 0 {
+		released += int64(len(b.bundle))
+	}
+	if len(lastResort) > 0 {
+		released += int64(len(b.lastResort))
+	}
+	if replace {
+		released += store.PrekeyBytes(nil, nil, b.oneTime)
+	}
+	delta := store.PrekeyBytes(bundle, lastResort, oneTime) - released
+	if delta > 0 && q.MaxBytes > 0 && b.usage.Bytes+delta > q.MaxBytes {
+		return 0, fmt.Errorf("memstore: put prekeys: %d bytes held, %d more, limit %d: %w",
+			b.usage.Bytes, delta, q.MaxBytes, store.ErrQuota)
+	}
+	b.usage.Bytes += delta
 	if len(bundle) > 0 {
 		b.bundle = slices.Clone(bundle)
 	}
@@ -306,6 +322,7 @@ func (s *Store) ClaimPrekey(ctx context.Context, id wire.MailboxID) (store.Preke
 	switch {
 	case len(b.oneTime) > 0:
 		p.Key = b.oneTime[0]
+		b.usage.Bytes -= int64(len(p.Key))
 		b.oneTime[0] = nil
 		b.oneTime = b.oneTime[1:]
 	case len(b.lastResort) > 0:

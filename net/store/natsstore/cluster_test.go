@@ -330,6 +330,10 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("prekey claims while stream leaders change", func(t *testing.T) {
+		testClaimsAcrossLeaderChanges(t, ctx, n1, n2)
+	})
+
 	t.Run("relay node and NATS server killed while sending", func(t *testing.T) {
 		testKill(t, ctx, c, n1, n2)
 	})
@@ -459,4 +463,102 @@ func testKill(t *testing.T, ctx context.Context, c *natsCluster, n1, n2 *relayNo
 	}
 	rcancel()
 	recvWG.Wait()
+}
+
+// testClaimsAcrossLeaderChanges claims prekeys through both nodes while
+// the leaders of the streams a claim touches step down again and again,
+// as they do when a loaded machine delays the cluster's heartbeats: each
+// change leaves the stream without a leader for a moment, and requests
+// in that moment fail or time out. A claim must ride that out (retry
+// within its deadline) and succeed: none may fail, none hand a key out
+// twice.
+func testClaimsAcrossLeaderChanges(t *testing.T, ctx context.Context, n1, n2 *relayNode) {
+	owner := newClient(t, n1)
+	d := newMailbox(t)
+	if err := owner.Register(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	const keys, claimers, each = 60, 8, 10 // 80 claims
+	var otk [][]byte
+	for i := range keys {
+		otk = append(otk, fmt.Appendf(nil, "otk-%03d", i))
+	}
+	if n, err := owner.PutPrekeys(ctx, d.ID, []byte("bundle"), []byte("last"), otk, false); err != nil || n != keys {
+		t.Fatalf("PutPrekeys: got %d, %v, want %d", n, err, keys)
+	}
+	clients := []*relayclient.Client{newClient(t, n1), newClient(t, n2)}
+	// Both connections up before the leaders start moving: one claim each.
+	for _, c := range clients {
+		if _, err := c.ClaimPrekey(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	progress := make(chan struct{}, 1) // a claim finished
+	var stepdowns atomic.Int64
+	var sd sync.WaitGroup
+	sd.Go(func() {
+		for {
+			for _, stream := range []string{"EPH_STATE", "EPH_KEYS"} {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := n1.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 5*time.Second); err == nil {
+					stepdowns.Add(1)
+				}
+				// The next change once some claim has finished since
+				// this one: back-to-back changes, under the race detector,
+				// leave the streams without a leader most of the time,
+				// which no deadline rides out; a real cluster under load
+				// has its leader back between changes.
+				select {
+				case <-stop:
+					return
+				case <-progress:
+				}
+			}
+		}
+	})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	lastResort := 0
+	var wg sync.WaitGroup
+	for i := range claimers {
+		wg.Go(func() {
+			for range each {
+				p, err := clients[i%2].ClaimPrekey(ctx, d.ID)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+				mu.Lock()
+				switch {
+				case err != nil:
+					t.Errorf("claim through node %d: %v", i%2+1, err)
+				case p.LastResort:
+					lastResort++
+				default:
+					seen[string(p.Key)]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	sd.Wait()
+	if stepdowns.Load() == 0 {
+		t.Fatal("no leader stepped down; the test proved nothing")
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("one-time key %q handed out %d times, want once", k, n)
+		}
+	}
+	if len(seen)+lastResort != claimers*each || len(seen) > keys-len(clients) {
+		t.Errorf("%d claims over %d keys: got %d one-time keys and %d last-resort", claimers*each, keys, len(seen), lastResort)
+	}
+	t.Logf("%d leader changes during %d claims", stepdowns.Load(), claimers*each)
 }

@@ -25,6 +25,32 @@ func notFound(id wire.MailboxID) error {
 	return fmt.Errorf("mailbox %v: %w", id, store.ErrNotFound)
 }
 
+// charge adds n (which may be negative) to mailbox id's Bytes, refusing
+// with ErrQuota when a positive n would pass q.MaxBytes. Leader changes
+// and lost races are retried within ctx's deadline (the caller's, or the
+// store's timeout). Keys stored before prekeys were charged are released
+// without having been counted, which can only under-count.
+func (s *Store) charge(ctx context.Context, id wire.MailboxID, n int64, q store.Quota) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var r retrier
+	for {
+		err := s.update(ctx, id, func(m *mailboxRecord, ok bool) error {
+			if !ok {
+				return notFound(id)
+			}
+			if n > 0 && q.MaxBytes > 0 && m.Bytes+n > q.MaxBytes {
+				return fmt.Errorf("mailbox %v: %d bytes held, %d more, limit %d: %w", id, m.Bytes, n, q.MaxBytes, store.ErrQuota)
+			}
+			m.Bytes += n
+			return nil
+		})
+		if err == nil || !r.again(ctx, err) {
+			return r.final(ctx, err)
+		}
+	}
+}
+
 // mailbox reads a mailbox record and its revision; ok is false if there
 // is none.
 func (s *Store) mailbox(ctx context.Context, id wire.MailboxID) (m mailboxRecord, rev uint64, ok bool, err error) {
@@ -41,6 +67,8 @@ func (s *Store) mailbox(ctx context.Context, id wire.MailboxID) (m mailboxRecord
 
 // update applies fn to mailbox id's record with compare-and-set until it
 // sticks. fn returns a refusal (not found, quota) to stop without a write.
+// Lost races are retried at once, up to maxAttempts; see charge for
+// retries through leader changes.
 func (s *Store) update(ctx context.Context, id wire.MailboxID, fn func(m *mailboxRecord, ok bool) error) error {
 	for range maxAttempts {
 		m, rev, ok, err := s.mailbox(ctx, id)

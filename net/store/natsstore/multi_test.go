@@ -153,7 +153,7 @@ func TestNodesClaimConcurrent(t *testing.T) {
 	for i := range 60 {
 		keys = append(keys, fmt.Appendf(nil, "k%02d", i))
 	}
-	if _, err := nodes[1].PutPrekeys(ctx, id, []byte("b"), []byte("last"), keys, false); err != nil {
+	if _, err := nodes[1].PutPrekeys(ctx, id, []byte("b"), []byte("last"), keys, false, store.Quota{}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex

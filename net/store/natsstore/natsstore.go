@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,7 +190,8 @@ var (
 	// ErrCorrupt reports a record this package cannot decode.
 	ErrCorrupt = errors.New("natsstore: corrupt record")
 	// ErrContention reports a compare-and-set lost maxAttempts times
-	// in a row: other writers to the same record kept winning.
+	// in a row (or, for prekeys, until the call's deadline): other
+	// writers to the same record kept winning.
 	ErrContention = errors.New("natsstore: too much contention")
 
 	errExhausted      = errors.New("sequence numbers exhausted")
@@ -324,9 +326,24 @@ type rawMsg struct {
 // acknowledged before it (a direct get may be answered by a replica that
 // is behind). nats.go's Stream.GetMsg would switch to direct gets on
 // streams that allow them.
+//
+// A stream without a leader for a moment (a leader change) is waited out,
+// within ctx's deadline or the store's timeout.
 func (s *Store) get(ctx context.Context, stream string, req msgGetReq) (*rawMsg, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	var r retrier
+	for {
+		actx, acancel := s.attempt(ctx)
+		m, err := s.getOnce(actx, stream, req)
+		acancel()
+		if err == nil || errors.Is(err, errNoMsg) || !r.again(ctx, err) {
+			return m, r.final(ctx, err)
+		}
+	}
+}
+
+func (s *Store) getOnce(ctx context.Context, stream string, req msgGetReq) (*rawMsg, error) {
 	body, _ := json.Marshal(req)
 	resp, err := s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {
@@ -347,6 +364,9 @@ func (s *Store) get(ctx context.Context, stream string, req msgGetReq) (*rawMsg,
 	if r.Error != nil {
 		if r.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound) {
 			return nil, errNoMsg
+		}
+		if r.Error.Code == http.StatusServiceUnavailable {
+			return nil, fmt.Errorf("message get: %s (%d): %w", r.Error.Description, r.Error.ErrCode, errUnavailable)
 		}
 		return nil, fmt.Errorf("message get: %s (%d)", r.Error.Description, r.Error.ErrCode)
 	}

@@ -114,6 +114,10 @@ type prekeyRecord struct {
 	Bundle     []byte
 	LastResort []byte
 	Keys       []uint64
+	// KeyBytes is the one-time keys' bytes, charged to the mailbox's
+	// Bytes with the bundle and last-resort key. Records written before
+	// it existed end after Keys and read as 0.
+	KeyBytes int64
 }
 
 func (p *prekeyRecord) encode() []byte {
@@ -126,7 +130,7 @@ func (p *prekeyRecord) encode() []byte {
 	for _, k := range p.Keys {
 		b = binary.BigEndian.AppendUint64(b, k)
 	}
-	return b
+	return binary.BigEndian.AppendUint64(b, uint64(p.KeyBytes))
 }
 
 type reader struct {
@@ -169,11 +173,18 @@ func decodePrekeys(b []byte) (prekeyRecord, error) {
 	p.Bundle = r.take(int(r.u32()))
 	p.LastResort = r.take(int(r.u32()))
 	n := int(r.u32())
-	if r.err == nil && n*8 != len(r.b) {
+	withBytes := r.err == nil && n*8+8 == len(r.b)
+	if r.err == nil && n*8 != len(r.b) && !withBytes {
 		r.err = ErrCorrupt
 	}
 	for range n {
 		p.Keys = append(p.Keys, r.u64())
+	}
+	if withBytes {
+		p.KeyBytes = int64(r.u64())
+		if p.KeyBytes < 0 {
+			r.err = ErrCorrupt
+		}
 	}
 	if r.err != nil {
 		return prekeyRecord{}, fmt.Errorf("prekey record: %w", r.err)

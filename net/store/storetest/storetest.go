@@ -105,6 +105,7 @@ func Run(t *testing.T, f Factory) {
 		{"PrekeysReplaceAppend", testPrekeysReplaceAppend},
 		{"PrekeysLimits", testPrekeysLimits},
 		{"PrekeysConcurrentClaim", testPrekeysConcurrentClaim},
+		{"PrekeysQuota", testPrekeysQuota},
 		{"PrekeysSurviveReopen", testPrekeysSurviveReopen},
 		{"Blob", testBlob},
 		{"BlobResumeAfterReopen", testBlobResumeAfterReopen},
@@ -262,7 +263,7 @@ func testUnregistered(e *env) {
 	wantErr(e.t, "Delete", err, store.ErrNotFound)
 	_, err = e.s.Usage(e.ctx, id)
 	wantErr(e.t, "Usage", err, store.ErrNotFound)
-	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b"), nil, nil, false)
+	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b"), nil, nil, false, store.Quota{})
 	wantErr(e.t, "PutPrekeys", err, store.ErrNotFound)
 	_, err = e.s.ClaimPrekey(e.ctx, id)
 	wantErr(e.t, "ClaimPrekey", err, store.ErrNotFound)
@@ -605,13 +606,13 @@ func testPrekeys(e *env) {
 	wantErr(e.t, "ClaimPrekey with nothing stored", err, store.ErrNoPrekeys)
 
 	// One-time keys without a bundle are kept, but claims need a bundle.
-	if n, err := e.s.PutPrekeys(e.ctx, id, nil, nil, keys("k", 1), false); n != 1 || err != nil {
+	if n, err := e.s.PutPrekeys(e.ctx, id, nil, nil, keys("k", 1), false, store.Quota{}); n != 1 || err != nil {
 		e.t.Fatalf("PutPrekeys(one key): got %d, %v, want 1, nil", n, err)
 	}
 	_, err = e.s.ClaimPrekey(e.ctx, id)
 	wantErr(e.t, "ClaimPrekey without a bundle", err, store.ErrNoPrekeys)
 
-	if n, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle1"), nil, nil, false); n != 1 || err != nil {
+	if n, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle1"), nil, nil, false, store.Quota{}); n != 1 || err != nil {
 		e.t.Fatalf("PutPrekeys(bundle): got %d, %v, want 1, nil", n, err)
 	}
 	p := e.claim(id)
@@ -624,7 +625,7 @@ func testPrekeys(e *env) {
 		e.t.Errorf("ClaimPrekey with no keys: got %q %q last-resort %v, want bundle1, nil key, false", p.Bundle, p.Key, p.LastResort)
 	}
 	// The last-resort key is handed out again and again.
-	if _, err := e.s.PutPrekeys(e.ctx, id, nil, []byte("last"), nil, false); err != nil {
+	if _, err := e.s.PutPrekeys(e.ctx, id, nil, []byte("last"), nil, false, store.Quota{}); err != nil {
 		e.t.Fatal(err)
 	}
 	for i := range 3 {
@@ -634,14 +635,14 @@ func testPrekeys(e *env) {
 		}
 	}
 	// Empty bundle and last-resort leave the stored ones; non-empty replace.
-	if _, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle2"), nil, nil, false); err != nil {
+	if _, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle2"), nil, nil, false, store.Quota{}); err != nil {
 		e.t.Fatal(err)
 	}
 	p = e.claim(id)
 	if string(p.Bundle) != "bundle2" || string(p.Key) != "last" {
 		e.t.Errorf("ClaimPrekey after new bundle: got %q %q, want bundle2 last", p.Bundle, p.Key)
 	}
-	if _, err := e.s.PutPrekeys(e.ctx, id, nil, []byte("last2"), nil, false); err != nil {
+	if _, err := e.s.PutPrekeys(e.ctx, id, nil, []byte("last2"), nil, false, store.Quota{}); err != nil {
 		e.t.Fatal(err)
 	}
 	p = e.claim(id)
@@ -654,7 +655,7 @@ func testPrekeysReplaceAppend(e *env) {
 	id := e.register(1)
 	put := func(what string, oneTime [][]byte, replace bool, want int) {
 		e.t.Helper()
-		n, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle"), []byte("last"), oneTime, replace)
+		n, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle"), []byte("last"), oneTime, replace, store.Quota{})
 		if n != want || err != nil {
 			e.t.Fatalf("PutPrekeys(%s): got %d, %v, want %d, nil", what, n, err, want)
 		}
@@ -687,25 +688,25 @@ func testPrekeysReplaceAppend(e *env) {
 func testPrekeysLimits(e *env) {
 	id := e.register(1)
 	big := make([]byte, wire.MaxPrekeySize+1)
-	_, err := e.s.PutPrekeys(e.ctx, id, big, nil, nil, false)
+	_, err := e.s.PutPrekeys(e.ctx, id, big, nil, nil, false, store.Quota{})
 	wantErr(e.t, "PutPrekeys with a big bundle", err, store.ErrTooLarge)
-	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b"), big, nil, false)
+	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b"), big, nil, false, store.Quota{})
 	wantErr(e.t, "PutPrekeys with a big last-resort key", err, store.ErrTooLarge)
-	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b"), nil, [][]byte{[]byte("ok"), big}, false)
+	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b"), nil, [][]byte{[]byte("ok"), big}, false, store.Quota{})
 	wantErr(e.t, "PutPrekeys with a big one-time key", err, store.ErrTooLarge)
 	_, err = e.s.ClaimPrekey(e.ctx, id)
 	wantErr(e.t, "ClaimPrekey after refused puts", err, store.ErrNoPrekeys)
 
-	n, err := e.s.PutPrekeys(e.ctx, id, []byte("b"), nil, keys("a", store.MaxOneTimePrekeys), false)
+	n, err := e.s.PutPrekeys(e.ctx, id, []byte("b"), nil, keys("a", store.MaxOneTimePrekeys), false, store.Quota{})
 	if n != store.MaxOneTimePrekeys || err != nil {
 		e.t.Fatalf("PutPrekeys(MaxOneTimePrekeys): got %d, %v, want %d, nil", n, err, store.MaxOneTimePrekeys)
 	}
-	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b2"), nil, keys("z", 1), false)
+	_, err = e.s.PutPrekeys(e.ctx, id, []byte("b2"), nil, keys("z", 1), false, store.Quota{})
 	wantErr(e.t, "PutPrekeys past MaxOneTimePrekeys", err, store.ErrQuota)
 	if p := e.claim(id); string(p.Bundle) != "b" {
 		e.t.Errorf("refused PutPrekeys changed the bundle: got %q, want b", p.Bundle)
 	}
-	if n, err := e.s.PutPrekeys(e.ctx, id, nil, nil, keys("r", 7), true); n != 7 || err != nil {
+	if n, err := e.s.PutPrekeys(e.ctx, id, nil, nil, keys("r", 7), true, store.Quota{}); n != 7 || err != nil {
 		e.t.Errorf("PutPrekeys(replace) on a full set: got %d, %v, want 7, nil", n, err)
 	}
 }
@@ -716,7 +717,7 @@ func testPrekeysConcurrentClaim(e *env) {
 	var k [][]byte
 	for _, chunk := range [][][]byte{keys("k", total)[:100], keys("k", total)[100:]} {
 		k = append(k, chunk...)
-		if _, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle"), []byte("last"), chunk, false); err != nil {
+		if _, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle"), []byte("last"), chunk, false, store.Quota{}); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -758,15 +759,75 @@ func testPrekeysConcurrentClaim(e *env) {
 			break
 		}
 	}
-	if n, err := e.s.PutPrekeys(e.ctx, id, nil, nil, nil, false); n != 0 || err != nil {
+	if n, err := e.s.PutPrekeys(e.ctx, id, nil, nil, nil, false, store.Quota{}); n != 0 || err != nil {
 		e.t.Errorf("PutPrekeys(nothing) after claims: got %d, %v, want 0 held, nil", n, err)
 	}
+}
+
+// sized returns n keys of size bytes each.
+func sized(n, size int) [][]byte {
+	k := make([][]byte, n)
+	for i := range k {
+		k[i] = bytes.Repeat([]byte{byte('a' + i%26)}, size)
+	}
+	return k
+}
+
+// testPrekeysQuota: prekey bytes count in Usage.Bytes with envelopes, so
+// uploads of one-time keys cannot fill the disk past the mailbox quota;
+// claims and replacements release them, and envelopes and prekeys share
+// one budget.
+func testPrekeysQuota(e *env) {
+	id := e.register(1)
+	q := store.Quota{MaxBytes: 1000}
+	put := func(what string, bundle, last []byte, oneTime [][]byte, replace bool, wantHeld int, wantErr error) {
+		e.t.Helper()
+		n, err := e.s.PutPrekeys(e.ctx, id, bundle, last, oneTime, replace, q)
+		if wantErr != nil {
+			if !errors.Is(err, wantErr) {
+				e.t.Fatalf("PutPrekeys(%s): got %d, %v, want %v", what, n, err, wantErr)
+			}
+			return
+		}
+		if err != nil || n != wantHeld {
+			e.t.Fatalf("PutPrekeys(%s): got %d, %v, want %d, nil", what, n, err, wantHeld)
+		}
+	}
+	put("bundle, last resort and five keys", sized(1, 100)[0], sized(1, 100)[0], sized(5, 100), false, 5, nil)
+	e.usage(id, store.Usage{Bytes: 700})
+	put("four more keys, past the quota", nil, nil, sized(4, 100), false, 0, store.ErrQuota)
+	e.usage(id, store.Usage{Bytes: 700})
+	put("three more keys, to the quota", nil, nil, sized(3, 100), false, 8, nil)
+	e.usage(id, store.Usage{Bytes: 1000})
+	_, err := e.s.Append(e.ctx, id, store.Envelope{Data: []byte("x")}, q)
+	wantErr(e.t, "Append with prekeys at the quota", err, store.ErrQuota)
+	if p := e.claim(id); len(p.Key) != 100 || p.LastResort {
+		e.t.Fatalf("claim: got %d-byte key, last resort %v", len(p.Key), p.LastResort)
+	}
+	e.usage(id, store.Usage{Bytes: 900})
+	// Replacing: a 50-byte bundle for the 100-byte one, two keys for the
+	// seven held. 900 - 100 - 700 + 50 + 200.
+	put("replace", sized(1, 50)[0], nil, sized(2, 100), true, 2, nil)
+	e.usage(id, store.Usage{Bytes: 350})
+	e.append(id, string(sized(1, 600)[0]), time.Time{}, q)
+	e.usage(id, store.Usage{Messages: 1, Bytes: 950})
+	put("a key past the quota, envelopes counted", nil, nil, sized(1, 100), false, 0, store.ErrQuota)
+	// A same-size replacement of the last-resort key changes nothing.
+	put("last resort replaced", nil, sized(1, 100)[0], nil, false, 2, nil)
+	e.usage(id, store.Usage{Messages: 1, Bytes: 950})
+	e.claim(id)
+	e.claim(id)
+	e.usage(id, store.Usage{Messages: 1, Bytes: 750})
+	if p := e.claim(id); !p.LastResort {
+		e.t.Fatalf("third claim: got last resort %v, want true", p.LastResort)
+	}
+	e.usage(id, store.Usage{Messages: 1, Bytes: 750})
 }
 
 func testPrekeysSurviveReopen(e *env) {
 	e.durable()
 	id := e.register(1)
-	if _, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle"), []byte("last"), keys("k", 10), false); err != nil {
+	if _, err := e.s.PutPrekeys(e.ctx, id, []byte("bundle"), []byte("last"), keys("k", 10), false, store.Quota{}); err != nil {
 		e.t.Fatal(err)
 	}
 	seen := map[string]bool{}
@@ -995,10 +1056,13 @@ func testClose(e *env) {
 			_, err := e.s.Append(ctx, id, store.Envelope{Data: []byte("x")}, store.Quota{})
 			return err
 		},
-		"Fetch":       func() error { _, err := e.s.Fetch(ctx, id, 0, 1); return err },
-		"Delete":      func() error { _, err := e.s.Delete(ctx, id, []uint64{1}); return err },
-		"Usage":       func() error { _, err := e.s.Usage(ctx, id); return err },
-		"PutPrekeys":  func() error { _, err := e.s.PutPrekeys(ctx, id, []byte("b"), nil, nil, false); return err },
+		"Fetch":  func() error { _, err := e.s.Fetch(ctx, id, 0, 1); return err },
+		"Delete": func() error { _, err := e.s.Delete(ctx, id, []uint64{1}); return err },
+		"Usage":  func() error { _, err := e.s.Usage(ctx, id); return err },
+		"PutPrekeys": func() error {
+			_, err := e.s.PutPrekeys(ctx, id, []byte("b"), nil, nil, false, store.Quota{})
+			return err
+		},
 		"ClaimPrekey": func() error { _, err := e.s.ClaimPrekey(ctx, id); return err },
 		"CreateBlob":  func() error { return e.s.CreateBlob(ctx, blobID(1), store.Blob{Owner: id}, store.Quota{}) },
 		"WriteBlob":   func() error { _, err := e.s.WriteBlob(ctx, blobID(1), 0, nil); return err },
@@ -1028,7 +1092,7 @@ func testPersistence(e *env) {
 	if _, err := e.s.Delete(e.ctx, a, []uint64{2}); err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.s.PutPrekeys(e.ctx, b, []byte("bundle"), []byte("last"), keys("k", 2), false); err != nil {
+	if _, err := e.s.PutPrekeys(e.ctx, b, []byte("bundle"), []byte("last"), keys("k", 2), false, store.Quota{}); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := e.s.CreateBlob(e.ctx, blobID(1), store.Blob{Owner: a, Size: 6, Expires: start.Add(90 * time.Minute)}, store.Quota{}); err != nil {
@@ -1058,7 +1122,7 @@ func testPersistence(e *env) {
 		}
 	}
 	e.usage(a, store.Usage{Messages: 4, Bytes: 8 + 6})
-	e.usage(b, store.Usage{Messages: 1, Bytes: 2})
+	e.usage(b, store.Usage{Messages: 1, Bytes: 2 + int64(len("bundle")+len("last")+2*len("k0000"))}) // envelope and prekeys
 	if info, err := e.s.BlobInfo(e.ctx, blobID(1)); err != nil || info.Have != 4 || info.Size != 6 || info.Owner != a {
 		e.t.Errorf("BlobInfo: got %+v, %v, want owner %v have 4 size 6", info, err, a)
 	}
