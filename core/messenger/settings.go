@@ -43,8 +43,8 @@ func (m *Messenger) Shred() error {
 }
 
 // RelayStates returns the state of each relay connection now, by relay
-// URL (with IsolateMailboxes, the best state among a relay's
-// connections). RelayChanged events report changes after this.
+// URL (the best state among a relay's connections). RelayChanged events
+// report changes after this.
 func (m *Messenger) RelayStates() map[string]ConnState {
 	m.relayMu.Lock()
 	defer m.relayMu.Unlock()
