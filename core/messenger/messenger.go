@@ -310,6 +310,11 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	if m.prof, err = getJSON[profileRec](v.Profile()); err != nil {
 		return nil, fmt.Errorf("messenger: profile: %w", err)
 	}
+	// The profile's connection settings, unless the caller chose.
+	if m.cfg.SOCKS5 == "" {
+		m.cfg.SOCKS5 = m.prof.Settings.SOCKS5
+	}
+	m.cfg.IsolateMailboxes = m.cfg.IsolateMailboxes || m.prof.Settings.IsolateMailboxes
 	idb, err := v.Identity(recIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("messenger: identity: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -426,5 +427,52 @@ func TestSOCKS5IsolatesEveryMailboxAndTheSendPath(t *testing.T) {
 		if !all["send "+id.String()[:8]] {
 			t.Errorf("Alice never sent to her contact's mailbox %s through the proxy", id.String()[:8])
 		}
+	}
+}
+
+func TestProxyFromSettingsAppliesAtNextOpen(t *testing.T) {
+	relay := startRelay(t)
+	proxy := startSOCKS5(t)
+	dir := filepath.Join(t.TempDir(), "Alice")
+	alice, err := Create(testConfig(dir, "Alice", relay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.CreateInvite(t.Context(), InviteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"127.0.0.1", "tor:port", ":9050", "127.0.0.1:0", "127.0.0.1:70000"} {
+		s := alice.Settings()
+		s.SOCKS5 = bad
+		if err := alice.SetSettings(s); !errors.Is(err, ErrBadProxy) {
+			t.Errorf("proxy %q: got %v, want ErrBadProxy", bad, err)
+		}
+	}
+	s := alice.Settings()
+	s.SOCKS5 = proxy.ln.Addr().String()
+	if err := alice.SetSettings(s); err != nil {
+		t.Fatal(err)
+	}
+	if alice.SOCKS5() != "" || proxy.connect.Load() != 0 {
+		t.Fatalf("the proxy setting applied before the next open: %q, %d connections", alice.SOCKS5(), proxy.connect.Load())
+	}
+	if err := alice.Close(); err != nil {
+		t.Fatal(err)
+	}
+	alice, err = Open(testConfig(dir, "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	if got := alice.SOCKS5(); got != s.SOCKS5 || !alice.isolated() {
+		t.Fatalf("after reopening: proxy %q, isolated %v; want %q, true", got, alice.isolated(), s.SOCKS5)
+	}
+	// The invite's mailbox is read through the proxy.
+	deadline := time.Now().Add(2 * time.Minute)
+	for proxy.connect.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no relay connection went through the proxy after reopening")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
