@@ -78,13 +78,19 @@ func newConversationView(s *mainScreen, c messenger.Contact) *conversationView {
 	v.opener = &linkOpener{win: s.u.win, browse: s.u.opts.Browse, do: s.u.do,
 		policy: func() links.InterstitialPolicy { return s.m.Settings().Interstitial },
 		// "Check where this goes", on the user's explicit request only.
-		resolve: func(ctx context.Context, rawURL string) (string, error) {
-			d, err := (&links.Fetcher{}).ResolveDestination(ctx, rawURL)
-			return d.Final, err
-		}}
+		resolve: checkDestination(s.m)}
 	v.content = v.buildUI()
 	v.setContact(c)
 	return v
+}
+
+// checkDestination follows a link's redirects for "Check where this goes",
+// through the profile's proxy when it has one.
+func checkDestination(m *messenger.Messenger) func(ctx context.Context, rawURL string) (string, error) {
+	return func(ctx context.Context, rawURL string) (string, error) {
+		d, err := (&links.Fetcher{SOCKS5: m.SOCKS5()}).ResolveDestination(ctx, rawURL)
+		return d.Final, err
+	}
 }
 
 func (v *conversationView) buildUI() fyne.CanvasObject {

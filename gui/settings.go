@@ -137,6 +137,9 @@ type settingsScreen struct {
 	relayURL  *widget.Entry
 	move      *widget.Button
 	moveBusy  *widget.ProgressBarInfinite
+	proxy     *widget.Entry
+	proxySave *widget.Button
+	isolate   *widget.Check
 	oldPass   *widget.Entry
 	newPass   *passphraseFields
 	change    *widget.Button
@@ -182,6 +185,7 @@ func (s *settingsScreen) buildUI() fyne.CanvasObject {
 	cur := s.m.Settings()
 	sections := container.NewVBox(
 		s.relaysSection(),
+		s.connectionSection(cur),
 		s.securitySection(cur),
 		s.linksSection(cur),
 		s.filesSection(cur),
@@ -261,6 +265,46 @@ func (s *settingsScreen) onMove() {
 		s.relayURL.SetText("")
 		dialog.ShowInformation("Moved", "New messages now reach you through "+s.m.RelayURL()+".", s.win)
 	})
+}
+
+// connectionSection holds the proxy and isolation settings, which the
+// messenger applies the next time the profile is unlocked.
+func (s *settingsScreen) connectionSection(cur messenger.Settings) fyne.CanvasObject {
+	s.proxy = widget.NewEntry()
+	s.proxy.SetPlaceHolder("127.0.0.1:9050")
+	s.proxy.SetText(cur.SOCKS5)
+	s.proxy.OnSubmitted = func(string) { s.onProxy() }
+	s.proxySave = widget.NewButton("Save", s.onProxy)
+	s.isolate = widget.NewCheck("A separate connection for each contact", s.onIsolate)
+	s.isolate.SetChecked(cur.IsolateMailboxes)
+	return widget.NewCard("Connection", "", container.NewVBox(
+		widget.NewForm(widget.NewFormItem("SOCKS5 proxy", container.NewBorder(nil, nil, nil, s.proxySave, s.proxy))),
+		explain("With a proxy such as Tor (127.0.0.1:9050 with Tor running, 127.0.0.1:9150 with Tor Browser), relays, "+
+			"link previews and \"Check where this goes\" go through it, and the relay does not see your address. "+
+			"Each contact then gets connections of its own, on separate Tor circuits. Leave it empty to connect directly."),
+		s.isolate,
+		explain("Without a proxy, separate connections keep the relay from linking your contacts by connection, but not by "+
+			"your address. Changes here apply the next time you unlock."),
+	))
+}
+
+func (s *settingsScreen) onProxy() {
+	addr := strings.TrimSpace(s.proxy.Text)
+	if addr == s.m.Settings().SOCKS5 {
+		return
+	}
+	cur := s.m.Settings()
+	cur.SOCKS5 = addr
+	if err := s.m.SetSettings(cur); err != nil {
+		showErrorDialog(s.win, "Proxy not saved", err)
+		return
+	}
+	s.proxy.SetText(addr)
+	dialog.ShowInformation("Proxy saved", "The proxy setting applies the next time you unlock.", s.win)
+}
+
+func (s *settingsScreen) onIsolate(on bool) {
+	s.save(func(st *messenger.Settings) { st.IsolateMailboxes = on })
 }
 
 func (s *settingsScreen) securitySection(cur messenger.Settings) fyne.CanvasObject {
@@ -494,6 +538,8 @@ func (s *settingsScreen) reload() {
 	s.download.SetSelected(labelOf(s.downloadOpts, limit))
 	s.notify.SetSelected(labelOf(notifyChoices, notifyModeOf(cur)))
 	s.receipts.SetChecked(cur.ReadReceipts)
+	s.proxy.SetText(cur.SOCKS5)
+	s.isolate.SetChecked(cur.IsolateMailboxes)
 }
 
 func (s *settingsScreen) onAutoLock(label string) {

@@ -1,12 +1,16 @@
 package gui
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,5 +374,118 @@ func TestSettingsShred(t *testing.T) {
 	// The profile still works after the vault was rewritten.
 	if err := f.m.SetSettings(messenger.Settings{ReadReceipts: true}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// socksHosts is a SOCKS5 proxy that connects nowhere: it records the host
+// of each CONNECT and refuses it.
+type socksHosts struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	hosts []string
+}
+
+func startSOCKSHosts(t *testing.T) *socksHosts {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &socksHosts{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *socksHosts) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	buf := make([]byte, 256)
+	if _, err := io.ReadFull(c, buf[:2]); err != nil || buf[0] != 5 {
+		return
+	}
+	if _, err := io.ReadFull(c, buf[:buf[1]]); err != nil {
+		return
+	}
+	c.Write([]byte{5, 0})
+	if _, err := io.ReadFull(c, buf[:4]); err != nil || buf[3] != 3 {
+		return
+	}
+	if _, err := io.ReadFull(c, buf[:1]); err != nil {
+		return
+	}
+	host := make([]byte, buf[0])
+	if _, err := io.ReadFull(c, host); err != nil {
+		return
+	}
+	p.mu.Lock()
+	p.hosts = append(p.hosts, string(host))
+	p.mu.Unlock()
+	c.Write([]byte{5, 5, 0, 1, 0, 0, 0, 0, 0, 0}) // connection refused
+}
+
+func (p *socksHosts) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.hosts)
+}
+
+func TestSettingsProxyAndIsolation(t *testing.T) {
+	f := newSettingsFixture(t)
+	s := f.s
+	if s.proxy.Text != "" || s.isolate.Checked {
+		t.Fatalf("a new profile shows proxy %q, isolation %v", s.proxy.Text, s.isolate.Checked)
+	}
+	proxy := startSOCKSHosts(t)
+
+	s.proxy.SetText("tor")
+	test.Tap(s.proxySave)
+	if got := f.m.Settings().SOCKS5; got != "" {
+		t.Errorf("a bad proxy address was saved: %q", got)
+	}
+	addr := proxy.ln.Addr().String()
+	s.proxy.SetText(" " + addr + " ")
+	test.Tap(s.proxySave)
+	test.Tap(s.isolate)
+	if st := f.m.Settings(); st.SOCKS5 != addr || !st.IsolateMailboxes {
+		t.Fatalf("settings after saving: proxy %q, isolation %v", st.SOCKS5, st.IsolateMailboxes)
+	}
+	if len(f.prefs.written) != 0 {
+		t.Errorf("connection settings written to the preferences file: %q", f.prefs.written)
+	}
+
+	// At the next unlock the profile uses the proxy, "Check where this
+	// goes" included.
+	if err := f.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := messenger.Open(messenger.Config{Dir: f.dir, Passphrase: []byte(dialogTestPass), InsecureTestKDF: true, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.SOCKS5() != addr {
+		t.Fatalf("reopened profile uses proxy %q, want %q", m.SOCKS5(), addr)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := checkDestination(m)(ctx, "https://check.example.org/path"); err == nil {
+		t.Error("the check succeeded through a proxy that refuses everything")
+	}
+	if seen := proxy.seen(); !slices.Contains(seen, "check.example.org") {
+		t.Errorf("the check did not go through the proxy; it saw %q", seen)
+	}
+	s2 := newSettings(f.win, m, f.prefs, func(string) {})
+	f.win.SetContent(s2.buildUI())
+	if s2.proxy.Text != addr || !s2.isolate.Checked {
+		t.Errorf("reopened settings show proxy %q, isolation %v", s2.proxy.Text, s2.isolate.Checked)
 	}
 }

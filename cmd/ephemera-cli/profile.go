@@ -30,7 +30,7 @@ func (p *profileFlags) set(fs *flag.FlagSet) {
 	fs.DurationVar(&p.timeout, "timeout", 30*time.Second, "how long to wait for relays")
 	fs.BoolVar(&p.verbose, "v", false, "log diagnostics to standard error")
 	fs.StringVar(&p.socks5, "socks5", os.Getenv("EPHEMERA_SOCKS5"), "connect to relays through this SOCKS5 proxy, e.g. Tor's 127.0.0.1:9050 (env EPHEMERA_SOCKS5)")
-	fs.BoolVar(&p.isolate, "isolate", os.Getenv("EPHEMERA_ISOLATE") == "1", "one relay connection per contact, so a relay cannot link contacts by connection (env EPHEMERA_ISOLATE=1)")
+	fs.BoolVar(&p.isolate, "isolate", os.Getenv("EPHEMERA_ISOLATE") == "1", "one relay connection per mailbox and per destination, so a relay cannot link contacts by connection; always on with --socks5 (env EPHEMERA_ISOLATE=1)")
 }
 
 // allowInsecureKDF is set only by the tests' TestMain: the real binary

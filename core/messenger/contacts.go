@@ -135,7 +135,7 @@ func unpackBundle(b []byte) (*identity.Bundle, []byte, error) {
 // publishPrekeys registers mb at its relay and uploads our bundles and n
 // one-time keys to it. Called with m.mu held.
 func (m *Messenger) publishPrekeys(ctx context.Context, mb ownMailbox, owner string, n int) error {
-	rc, err := m.conn(m.resolve(mb.Relay), owner)
+	rc, err := m.readConn(m.resolve(mb.Relay), owner)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (m *Messenger) AcceptInvite(ctx context.Context, code string) (Contact, err
 	if ed25519Equal(inv.SigningKey, m.id.SigningPublicKey()) {
 		return Contact{}, fmt.Errorf("%w: this is your own invite", ErrBadInvite)
 	}
-	rc, err := m.conn(inv.RelayURL, "")
+	rc, err := m.sendConn(inv.RelayURL, inv.Mailbox)
 	if err != nil {
 		return Contact{}, err
 	}

@@ -22,9 +22,15 @@
 // by AcceptInvite (ErrInviteUsed); a hello the inviter refuses (used or
 // expired) is answered with a refusal, which the accepting side reports
 // (InviteRefused) instead of waiting for an answer forever. Contacts on different relays work: the messenger
-// keeps a connection to every relay it needs (one per relay, or one per
-// contact mailbox with Config.IsolateMailboxes, optionally through a
-// SOCKS5 proxy such as Tor's).
+// keeps connections to every relay it needs: ones that read its own
+// mailboxes and others, authenticated for nothing, that send, claim
+// prekeys and download, so that the relay never sees a send on a
+// connection that names the sender's mailboxes. By default there is one of
+// each per relay; with Config.IsolateMailboxes, and always through a SOCKS5
+// proxy such as Tor's, one per mailbox read and one per mailbox written
+// to, each through the proxy with its own credentials (its own Tor
+// circuit). docs/PROTOCOL.md section 15 says what the relay can link in
+// each mode.
 //
 // Prekeys on a mailbox are sealed under a key derived from the mailbox's
 // send token, which the relay only knows by its hash: what the relay

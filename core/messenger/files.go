@@ -202,7 +202,7 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 	}
 	// A relay refuses blobs above its limit: say so now rather than
 	// after the upload.
-	if rc, err := m.conn(m.resolve(c.Mine.Relay), c.ID); err == nil {
+	if rc, err := m.readConn(m.resolve(c.Mine.Relay), c.ID); err == nil {
 		if hello, ok := rc.client.Hello(); ok && hello.MaxBlob > 0 && uint64(stream.EncryptedSize(att.Size())) > hello.MaxBlob {
 			m.v.DeleteAttachment(attID)
 			return Message{}, rep, fmt.Errorf("%w: %s is %d bytes; the relay takes files up to about %d bytes",
@@ -494,7 +494,7 @@ func (m *Messenger) upload(ctx context.Context, x xferRec) error {
 		return err
 	}
 	defer f.Close()
-	rc, err := m.conn(m.resolve(x.Relay), x.Contact)
+	rc, err := m.readConn(m.resolve(x.Relay), x.Contact)
 	if err != nil {
 		return err
 	}
@@ -599,7 +599,14 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 	if err != nil {
 		return err
 	}
-	rc, err := m.conn(m.resolve(x.Relay), x.Contact)
+	// Download on the connection that sends to the file's sender: the
+	// blob is charged to their mailbox, so a connection that reads ours
+	// would link the two.
+	var dest wire.MailboxID
+	if c, err := m.findContact(x.Contact); err == nil {
+		dest = c.Theirs.ID
+	}
+	rc, err := m.sendConn(m.resolve(x.Relay), dest)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -70,10 +71,16 @@ type Config struct {
 	Pseudonym string
 	RelayURL  string
 	// SOCKS5 is the address (host:port) of a SOCKS5 proxy, such as Tor's
-	// 127.0.0.1:9050, through which every relay connection goes.
+	// 127.0.0.1:9050, through which every relay connection goes. With a
+	// proxy, connections are always isolated (as with IsolateMailboxes),
+	// each with its own SOCKS5 credentials, so Tor gives each its own
+	// circuit.
 	SOCKS5 string
-	// IsolateMailboxes opens one relay connection per contact mailbox, so
-	// a relay cannot link a user's contacts by their connection.
+	// IsolateMailboxes opens one relay connection per mailbox we read and
+	// one per mailbox we send to, so a relay cannot link a user's
+	// contacts by their connection (without a proxy, it still can by IP
+	// address). Sends never go on a connection that reads a mailbox,
+	// isolated or not.
 	IsolateMailboxes bool
 	// Now and Rand replace the clock and the randomness; nil means the
 	// real ones. Tests inject a clock to check expiry.
@@ -324,6 +331,11 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	if m.prof, err = getJSON[profileRec](v.Profile()); err != nil {
 		return nil, fmt.Errorf("messenger: profile: %w", err)
 	}
+	// The profile's connection settings, unless the caller chose.
+	if m.cfg.SOCKS5 == "" {
+		m.cfg.SOCKS5 = m.prof.Settings.SOCKS5
+	}
+	m.cfg.IsolateMailboxes = m.cfg.IsolateMailboxes || m.prof.Settings.IsolateMailboxes
 	idb, err := v.Identity(recIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("messenger: identity: %w", err)
@@ -464,21 +476,57 @@ type relayConn struct {
 	acks   chan map[wire.MailboxID][]uint64 // stored batches to acknowledge
 }
 
-// connKey says which connection a mailbox or a send uses: one per relay,
-// or one per contact with IsolateMailboxes.
-func (m *Messenger) connKey(url, owner string) string {
-	if m.cfg.IsolateMailboxes && owner != "" {
-		return url + "#" + owner
+// Connections come in two kinds, so that the relay cannot link a sender
+// to a recipient by the connection a Send arrives on:
+//
+//   - read connections authenticate for our own mailboxes and receive
+//     their envelopes (also blob uploads, which are charged to one);
+//   - send connections authenticate nothing: Send, ClaimPrekey and blob
+//     downloads, which all reach someone else's mailbox, go on them.
+//
+// Without isolation there is one of each per relay. With isolation
+// (IsolateMailboxes, and always with a SOCKS5 proxy) there is one read
+// connection per mailbox owner (a contact or an invite) and one send
+// connection per destination mailbox, and through a proxy each has its
+// own SOCKS5 credentials, so Tor puts each on its own circuit.
+
+// isolated says whether mailboxes and destinations get connections of
+// their own.
+func (m *Messenger) isolated() bool { return m.cfg.IsolateMailboxes || m.cfg.SOCKS5 != "" }
+
+// readKey names the read connection for owner's mailbox on url.
+func (m *Messenger) readKey(url, owner string) string {
+	if m.isolated() && owner != "" {
+		return "read " + url + "#" + owner
 	}
-	return url
+	return "read " + url
 }
 
-// conn returns the connection for key, dialling it if needed.
-func (m *Messenger) conn(url, owner string) (*relayConn, error) {
+// sendKey names the send connection that reaches mailbox dest on url.
+func (m *Messenger) sendKey(url string, dest wire.MailboxID) string {
+	if m.isolated() {
+		return "send " + url + "#" + hex.EncodeToString(dest[:])
+	}
+	return "send " + url
+}
+
+// readConn returns the connection that reads owner's mailboxes on url,
+// dialling it if needed.
+func (m *Messenger) readConn(url, owner string) (*relayConn, error) {
+	return m.conn(url, m.readKey(url, owner))
+}
+
+// sendConn returns the connection, authenticated for nothing, that
+// reaches mailbox dest on url, dialling it if needed.
+func (m *Messenger) sendConn(url string, dest wire.MailboxID) (*relayConn, error) {
+	return m.conn(url, m.sendKey(url, dest))
+}
+
+// conn returns the connection named key, dialling it if needed.
+func (m *Messenger) conn(url, key string) (*relayConn, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
-	key := m.connKey(url, owner)
 	m.relayMu.Lock()
 	defer m.relayMu.Unlock()
 	if rc := m.relays[key]; rc != nil {
@@ -510,7 +558,10 @@ func (m *Messenger) conn(url, owner string) (*relayConn, error) {
 }
 
 // httpClient is the WebSocket handshake's client: direct, or through the
-// SOCKS5 proxy. Proxy environment variables are never used.
+// SOCKS5 proxy. Proxy environment variables are never used. Through a
+// proxy, each client (each connection) presents its own random username
+// and password: Tor isolates streams by them (IsolateSOCKSAuth, on by
+// default), so no two connections share a circuit or an exit address.
 func (m *Messenger) httpClient() (*http.Client, error) {
 	if m.cfg.HTTPClient != nil && m.cfg.SOCKS5 == "" {
 		return m.cfg.HTTPClient, nil
@@ -518,7 +569,15 @@ func (m *Messenger) httpClient() (*http.Client, error) {
 	if m.cfg.SOCKS5 == "" {
 		return nil, nil
 	}
-	d, err := proxy.SOCKS5("tcp", m.cfg.SOCKS5, nil, &net.Dialer{Timeout: 30 * time.Second})
+	user, err := randomHex(m.rand, 16)
+	if err != nil {
+		return nil, err
+	}
+	pass, err := randomHex(m.rand, 16)
+	if err != nil {
+		return nil, err
+	}
+	d, err := proxy.SOCKS5("tcp", m.cfg.SOCKS5, &proxy.Auth{User: user, Password: pass}, &net.Dialer{Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("messenger: SOCKS5 proxy: %w", err)
 	}
@@ -541,7 +600,7 @@ func (m *Messenger) watch(mb ownMailbox, owner string) {
 	m.mu.Lock()
 	m.owners[mb.ID] = owner
 	m.mu.Unlock()
-	rc, err := m.conn(m.resolve(mb.Relay), owner)
+	rc, err := m.readConn(m.resolve(mb.Relay), owner)
 	if err != nil {
 		m.log.Warn("cannot connect a mailbox", "err", err)
 		return
@@ -576,7 +635,8 @@ func (m *Messenger) watch(mb ownMailbox, owner string) {
 func (m *Messenger) unwatch(mb ownMailbox, owner string) {
 	delete(m.owners, mb.ID)
 	m.relayMu.Lock()
-	rc := m.relays[m.connKey(m.resolve(mb.Relay), owner)]
+	u := m.resolve(mb.Relay)
+	rc := m.relays[m.readKey(u, owner)]
 	m.relayMu.Unlock()
 	if rc != nil {
 		rc.client.Forget(mb.ID)

@@ -73,6 +73,15 @@ type Settings struct {
 	ClipboardClear time.Duration `json:"clipboard_clear"`
 	// HideFromCapture hides the window from screen capture (Windows).
 	HideFromCapture bool `json:"hide_from_capture"`
+
+	// Connections; these take effect the next time the profile is
+	// opened (Config.SOCKS5, when set, wins over SOCKS5 here).
+
+	// SOCKS5 is a SOCKS5 proxy (host:port), such as Tor's 127.0.0.1:9050,
+	// for relay connections, link previews and link checks.
+	SOCKS5 string `json:"socks5,omitempty"`
+	// IsolateMailboxes is Config.IsolateMailboxes (always on with a proxy).
+	IsolateMailboxes bool `json:"isolate_mailboxes,omitempty"`
 }
 
 // Defaults for the zero values of Settings.

@@ -30,7 +30,7 @@ func (m *Messenger) ResetSession(ctx context.Context, name string) error {
 }
 
 func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
-	rc, err := m.conn(m.resolve(c.Theirs.Relay), c.ID)
+	rc, err := m.sendConn(m.resolve(c.Theirs.Relay), c.Theirs.ID)
 	if err != nil {
 		return err
 	}

@@ -386,7 +386,7 @@ var errPermanent = errors.New("messenger: permanent send failure")
 
 // sendOne hands one stored envelope to the recipient's relay.
 func (m *Messenger) sendOne(contact string, rec outboxRec) error {
-	rc, err := m.conn(m.resolve(rec.Relay), contact)
+	rc, err := m.sendConn(m.resolve(rec.Relay), rec.Mailbox)
 	if err != nil {
 		return err
 	}

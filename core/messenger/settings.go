@@ -1,7 +1,10 @@
 package messenger
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 )
 
@@ -12,8 +15,15 @@ func (m *Messenger) Settings() Settings {
 	return m.prof.Settings
 }
 
-// SetSettings stores new preferences in the vault; they apply at once.
+// SetSettings stores new preferences in the vault; they apply at once,
+// but for SOCKS5 and IsolateMailboxes, which apply when the profile is
+// next opened.
 func (m *Messenger) SetSettings(s Settings) error {
+	if s.SOCKS5 != "" {
+		if err := checkProxyAddr(s.SOCKS5); err != nil {
+			return err
+		}
+	}
 	if s.AutoLock > 0 && s.AutoLock < 10*time.Second {
 		return fmt.Errorf("messenger: auto-lock after %v is too short (at least 10s)", s.AutoLock)
 	}
@@ -43,8 +53,8 @@ func (m *Messenger) Shred() error {
 }
 
 // RelayStates returns the state of each relay connection now, by relay
-// URL (with IsolateMailboxes, the best state among a relay's
-// connections). RelayChanged events report changes after this.
+// URL (the best state among a relay's connections). RelayChanged events
+// report changes after this.
 func (m *Messenger) RelayStates() map[string]ConnState {
 	m.relayMu.Lock()
 	defer m.relayMu.Unlock()
@@ -57,3 +67,23 @@ func (m *Messenger) RelayStates() map[string]ConnState {
 	}
 	return out
 }
+
+// ErrBadProxy is returned for a SOCKS5 proxy address that is not
+// host:port.
+var ErrBadProxy = errors.New("messenger: the proxy address must be host:port, such as 127.0.0.1:9050")
+
+func checkProxyAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrBadProxy, addr, err)
+	}
+	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%w: %q", ErrBadProxy, addr)
+	}
+	return nil
+}
+
+// SOCKS5 returns the SOCKS5 proxy this messenger uses (for relays, link
+// previews and link checks), or "" for none: Config.SOCKS5, or else the
+// one in Settings when the profile was opened.
+func (m *Messenger) SOCKS5() string { return m.cfg.SOCKS5 }
