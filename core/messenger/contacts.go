@@ -133,8 +133,15 @@ func unpackBundle(b []byte) (*identity.Bundle, []byte, error) {
 }
 
 // publishPrekeys registers mb at its relay and uploads our bundles and n
-// one-time keys to it. Called with m.mu held.
+// one-time keys to it, replacing those published there before (see
+// newGeneration). Called with m.mu held.
 func (m *Messenger) publishPrekeys(ctx context.Context, mb ownMailbox, owner string, n int) error {
+	return m.publishPrekeysN(ctx, mb, owner, n, false)
+}
+
+// publishPrekeysN is publishPrekeys; wantOne (a one-time invite) fails
+// with ErrTooManyPrekeys rather than publish no one-time key.
+func (m *Messenger) publishPrekeysN(ctx context.Context, mb ownMailbox, owner string, n int, wantOne bool) error {
 	rc, err := m.readConn(m.resolve(mb.Relay), owner)
 	if err != nil {
 		return err
@@ -142,7 +149,7 @@ func (m *Messenger) publishPrekeys(ctx context.Context, mb ownMailbox, owner str
 	if err := rc.client.Register(ctx, mb.client()); err != nil {
 		return fmt.Errorf("messenger: relay %s: %w", mb.Relay, err)
 	}
-	oneTime, err := m.prekeys.AddOneTime(m.keys, m.rand, m.now(), n)
+	oneTime, err := m.newGeneration(hex.EncodeToString(mb.ID[:]), n, wantOne)
 	if err != nil {
 		return err
 	}
@@ -158,12 +165,8 @@ func (m *Messenger) publishPrekeys(ctx context.Context, mb ownMailbox, owner str
 	if err != nil {
 		return err
 	}
-	pkb, err := m.prekeys.MarshalBinary()
-	if err != nil {
-		return err
-	}
 	// The private halves are stored before the public ones are published.
-	if err := m.v.PutIdentity(recPrekeys, pkb); err != nil {
+	if err := m.savePrekeys(); err != nil {
 		return err
 	}
 	aead := prekeyAEAD(mb.Token, mb.ID)
@@ -216,7 +219,7 @@ func (m *Messenger) CreateInvite(ctx context.Context, opts InviteOptions) (Invit
 	if err := m.putInvite(rec); err != nil {
 		return Invite{}, err
 	}
-	if err := m.publishPrekeys(ctx, mb, owner, n); err != nil {
+	if err := m.publishPrekeysN(ctx, mb, owner, n, opts.OneTime); err != nil {
 		return Invite{}, err
 	}
 	m.owners[mb.ID] = owner
@@ -712,6 +715,10 @@ func (m *Messenger) DeleteContact(name string) error {
 	delete(m.owners, c.Mine.ID)
 	delete(m.sessions, c.ID)
 	m.unwatch(c.Mine, c.ID)
+	m.dropPrekeys(hex.EncodeToString(c.Mine.ID[:]))
+	if err := m.savePrekeys(); err != nil {
+		return err
+	}
 	// Deleted records' keys leave the disk with compaction.
 	if err := m.v.Compact(); err != nil {
 		m.log.Warn("compaction after deleting a contact failed", "err", err)

@@ -145,7 +145,10 @@ type Messenger struct {
 	mu      sync.Mutex
 	prof    profileRec
 	prekeys *session.PrekeyStore
-	owners  map[wire.MailboxID]string // our mailbox → contact id, or "invite:"+id
+	// pk tracks which one-time prekeys are published on which mailbox
+	// (see prekeys.go); guarded by mu.
+	pk     prekeyState
+	owners map[wire.MailboxID]string // our mailbox → contact id, or "invite:"+id
 	// sessions caches parsed sessions (parsing one costs ML-KEM key
 	// expansion); see sessionIn.
 	sessions map[string]*session.Session
@@ -352,6 +355,18 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	if err := m.prekeys.UnmarshalBinary(pkb); err != nil {
 		return nil, fmt.Errorf("messenger: prekeys: %w", err)
 	}
+	if err := m.loadPrekeyGroups(); err != nil {
+		return nil, err
+	}
+	// Rotate before any mailbox is read, so that what waits there meets
+	// the keys in their grace period; prekeyLoop publishes.
+	if rotated, err := m.rotateIfDue(); err != nil {
+		return nil, err
+	} else if rotated {
+		if err := m.savePrekeys(); err != nil {
+			return nil, err
+		}
+	}
 	if m.prof.RelayURL == "" {
 		if err := m.startEmbedded(); err != nil {
 			return nil, err
@@ -380,6 +395,8 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	go m.writeLoop()
 	m.wg.Add(1)
 	go m.transferLoop()
+	m.wg.Add(1)
+	go m.prekeyLoop()
 	return m, nil
 }
 

@@ -17,16 +17,17 @@ import (
 // vault hides their names and contents, and JSON keeps them readable in
 // tests and easy to extend. Names of settings and identities used:
 const (
-	recProfile  = "profile" // vault profile record: profileRec
-	recIdentity = "self"    // identity: identity.Identity private encoding
-	recPrekeys  = "prekeys" // identity: session.PrekeyStore
-	setInvites  = "invites" // setting: []string of invite ids
-	setInvite   = "invite/" // setting prefix: inviteRec by id
-	setSeenEnv  = "seen/e/" // setting prefix: envelope digests already handled
-	setSeenMsg  = "seen/m/" // setting prefix: contact id + message id already stored
-	setSeenHS   = "seen/h/" // setting prefix: ids of first messages of handshakes acted on
-	setMsgIndex = "msgidx/" // setting prefix: message id → conversation and seq
-	setFile     = "xfer/"   // setting prefix: fileRec by message id
+	recProfile         = "profile"          // vault profile record: profileRec
+	recIdentity        = "self"             // identity: identity.Identity private encoding
+	recPrekeys         = "prekeys"          // identity: session.PrekeyStore
+	recPrekeyMailboxes = "prekey-mailboxes" // identity: prekeyGroups (JSON)
+	setInvites         = "invites"          // setting: []string of invite ids
+	setInvite          = "invite/"          // setting prefix: inviteRec by id
+	setSeenEnv         = "seen/e/"          // setting prefix: envelope digests already handled
+	setSeenMsg         = "seen/m/"          // setting prefix: contact id + message id already stored
+	setSeenHS          = "seen/h/"          // setting prefix: ids of first messages of handshakes acted on
+	setMsgIndex        = "msgidx/"          // setting prefix: message id → conversation and seq
+	setFile            = "xfer/"            // setting prefix: fileRec by message id
 )
 
 // profileRec is the profile record.

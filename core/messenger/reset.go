@@ -107,12 +107,17 @@ func (m *Messenger) ResetIdentity(ctx context.Context) error {
 		if err := t.PutIdentity(recIdentity, idb); err != nil {
 			return err
 		}
-		return t.PutIdentity(recPrekeys, pkb)
+		if err := t.PutIdentity(recPrekeys, pkb); err != nil {
+			return err
+		}
+		// The new store numbers its keys afresh: the old tracking is void.
+		return t.PutIdentity(recPrekeyMailboxes, mustJSON(map[string]*prekeyGroup{}))
 	})
 	if err != nil {
 		return err
 	}
 	m.id, m.keys, m.prekeys = id, keys, store
+	m.pk.groups = map[string]*prekeyGroup{}
 	var errs []error
 	for _, c := range contacts {
 		if c.Blocked {

@@ -240,3 +240,50 @@ func TestUploadFitsRelay(t *testing.T) {
 		t.Errorf("sizes: bundle %d, entry %d, last resort %d", len(w.up.Bundle), len(w.up.OneTime[0]), len(w.up.LastResort))
 	}
 }
+
+// TestDeleteOneTime: deleted one-time keys are gone from the store and its
+// encoding; other keys and unknown ids are untouched.
+func TestDeleteOneTime(t *testing.T) {
+	r := seeded(91)
+	id := newIdentity(t, r)
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	s, up, err := NewPrekeys(id, r, now, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.OneTimeIDs(); len(got) != 6 {
+		t.Fatalf("got %d one-time ids, want 6", len(got))
+	}
+	e, err := ParseEntry(up.OneTime[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.DeleteOneTime(e.X25519ID, e.KEM.ID, 9999); n != 2 {
+		t.Fatalf("deleted %d keys, want 2", n)
+	}
+	if x, k := s.OneTimeCount(); x != 2 || k != 2 {
+		t.Fatalf("got %d and %d one-time keys left, want 2 and 2", x, k)
+	}
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back PrekeyStore
+	if err := back.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range back.OneTimeIDs() {
+		if got == e.X25519ID || got == e.KEM.ID {
+			t.Fatalf("deleted key %d still in the encoded store", got)
+		}
+	}
+	if sx, sk := s.SignedCount(); sx != 1 || sk != 1 || !s.Rotated().Equal(now) {
+		t.Fatalf("got %d/%d signed keys rotated %v, want 1/1 at %v", sx, sk, s.Rotated(), now)
+	}
+	if _, err := s.Rotate(id, r, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if sx, _ := s.SignedCount(); sx != 2 || !s.Rotated().Equal(now.Add(time.Hour)) {
+		t.Fatalf("after a rotation: %d signed keys rotated %v, want 2 at %v", sx, s.Rotated(), now.Add(time.Hour))
+	}
+}

@@ -649,3 +649,40 @@ func (s *PrekeyStore) UnmarshalBinary(data []byte) error {
 	*s = *n
 	return nil
 }
+
+// SignedCount returns how many signed X25519 and last-resort KEM prekeys
+// the store holds (the current ones and those in their grace period).
+func (s *PrekeyStore) SignedCount() (x, kem int) { return len(s.signedX), len(s.lastResort) }
+
+// Rotated returns when the current signed prekey was made.
+func (s *PrekeyStore) Rotated() time.Time {
+	if len(s.signedX) == 0 {
+		return time.Time{}
+	}
+	return s.signedX[0].created
+}
+
+// OneTimeIDs returns the ids of every one-time X25519 and KEM key held,
+// sorted.
+func (s *PrekeyStore) OneTimeIDs() []uint32 {
+	ids := append(sortedKeys(s.oneTimeX), sortedKeys(s.oneTimeKEM)...)
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// DeleteOneTime destroys the one-time keys (X25519 or KEM) with these ids;
+// ids it does not hold are ignored. It returns how many it deleted.
+func (s *PrekeyStore) DeleteOneTime(ids ...uint32) int {
+	n := 0
+	for _, id := range ids {
+		if _, ok := s.oneTimeX[id]; ok {
+			delete(s.oneTimeX, id)
+			n++
+		}
+		if _, ok := s.oneTimeKEM[id]; ok {
+			delete(s.oneTimeKEM, id)
+			n++
+		}
+	}
+	return n
+}
