@@ -145,6 +145,9 @@ type Messenger struct {
 
 	relayMu sync.Mutex
 	relays  map[string]*relayConn
+	// maxEnvelope holds the max_envelope each relay (by URL) announced
+	// in its last hello.
+	maxEnvelope sync.Map
 
 	outboxWake   chan struct{}
 	lastActivity atomic.Int64 // unix nanos of the last delivery handled
@@ -454,7 +457,15 @@ func (m *Messenger) conn(url, owner string) (*relayConn, error) {
 	}
 	cfg.HTTPClient = hc
 	rc := &relayConn{url: url, acks: make(chan map[wire.MailboxID][]uint64, 64)}
+	if testDeliveryBuffer > 0 {
+		cfg.DeliveryBuffer = testDeliveryBuffer
+	}
 	cfg.OnState = func(s relayclient.State, err error) {
+		// The relay's max_envelope bounds what flushOut packs into
+		// one envelope for it.
+		if h, ok := rc.client.Hello(); ok && h.MaxEnvelope > 0 {
+			m.maxEnvelope.Store(url, int(h.MaxEnvelope))
+		}
 		m.hub.post(RelayChanged{Relay: url, State: connState(s), Err: err})
 	}
 	c, err := relayclient.New(cfg)

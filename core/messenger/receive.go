@@ -28,6 +28,9 @@ func (m *Messenger) receiveLoop(rc *relayConn) {
 	m.wg.Add(1)
 	go m.ackLoop(rc)
 	for d := range rc.client.Deliveries() {
+		if testHookReceiveBatch != nil {
+			testHookReceiveBatch(m, rc.client.Deliveries())
+		}
 		batch := []relayclient.Delivery{d}
 	drain:
 		for len(batch) < 128 {
@@ -92,6 +95,11 @@ type received struct {
 	download []string // message ids of files to fetch
 }
 
+// handleBatch stores a batch of deliveries (at most 128 envelopes) in one
+// transaction and queues their delivery receipts, 256 ids per receipt.
+// The receipts are bounded by the batch (at most 128 × 1024 ids, 512
+// receipts) and flushOut packs them into as many envelopes as they need,
+// so a large batch never fails for want of room in one envelope.
 func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	var r *received
 	err := m.submit(&job{run: func(t *vault.Tx) error {

@@ -204,6 +204,9 @@ type outboxRec struct {
 	TTL        time.Duration  `json:"ttl,omitempty"`
 	Envelope   []byte         `json:"env"`
 	Created    time.Time      `json:"created"`
+	// Failed marks an entry whose envelope could not be sealed: it is
+	// never sent, and its messages are marked failed.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // encode stores an outbox entry as its JSON fields without the envelope,

@@ -14,6 +14,7 @@ import (
 	"github.com/ephemera-im/ephemera/core/identity"
 	"github.com/ephemera-im/ephemera/core/message"
 	"github.com/ephemera-im/ephemera/core/session"
+	"github.com/ephemera-im/ephemera/net/relayclient"
 	"github.com/ephemera-im/ephemera/net/wire"
 	"github.com/ephemera-im/ephemera/storage/vault"
 )
@@ -144,6 +145,15 @@ var (
 	testHookQueued   func() // a message is in the outbox, not sent
 	testHookSent     func() // the relay acknowledged, the outbox not yet updated
 	testHookReceived func() // received messages are stored, not acknowledged
+	// testHookSeal, when it returns an error, makes m's sealing of an
+	// envelope for contact c fail with it.
+	testHookSeal func(m *Messenger, c *contactRec) error
+	// testHookReceiveBatch runs in m's receive loop once a delivery is
+	// in hand, before the loop takes what else is waiting in pending.
+	testHookReceiveBatch func(m *Messenger, pending <-chan relayclient.Delivery)
+	// testDeliveryBuffer, when positive, is the relay clients'
+	// DeliveryBuffer.
+	testDeliveryBuffer int
 )
 
 // queueWith encrypts body for c with its session (loaded from t when sess
@@ -386,6 +396,9 @@ var errPermanent = errors.New("messenger: permanent send failure")
 
 // sendOne hands one stored envelope to the recipient's relay.
 func (m *Messenger) sendOne(contact string, rec outboxRec) error {
+	if rec.Failed {
+		return fmt.Errorf("%w: the envelope could not be sealed", errPermanent)
+	}
 	rc, err := m.conn(m.resolve(rec.Relay), contact)
 	if err != nil {
 		return err
