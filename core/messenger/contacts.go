@@ -708,6 +708,8 @@ func (c *contactRec) canSend() error {
 		return ErrBlocked
 	case len(c.KeyChanged) > 0:
 		return ErrKeyChanged
+	case c.ResetPending:
+		return ErrResetPending
 	}
 	return nil
 }

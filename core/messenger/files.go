@@ -706,13 +706,19 @@ func (m *Messenger) SaveFile(id, path string) error {
 }
 
 // ExportBackup writes the whole profile (vault, key file, attachments) to
-// path as one file encrypted under backupPass.
+// path as one file encrypted under backupPass. The backup is marked as
+// one, so that a profile restored from it renews every session before
+// sending (restore.go).
 func (m *Messenger) ExportBackup(path string, backupPass []byte) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	err = m.v.Export(f, backupPass, vault.ExportOptions{InsecureTestKDF: m.cfg.InsecureTestKDF})
+	err = m.submit(&job{run: func(t *vault.Tx) error { return t.PutSetting(setRestored, []byte{1}) }})
+	if err == nil {
+		err = m.v.Export(f, backupPass, vault.ExportOptions{InsecureTestKDF: m.cfg.InsecureTestKDF})
+		err = errors.Join(err, m.submit(&job{run: func(t *vault.Tx) error { return t.DeleteSetting(setRestored) }}))
+	}
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err != nil {
 		os.Remove(path)

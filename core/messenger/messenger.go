@@ -45,6 +45,10 @@ var (
 	ErrUnknownMessage  = errors.New("messenger: unknown message")
 	ErrClosed          = errors.New("messenger: closed")
 	ErrFileTooLarge    = errors.New("messenger: file too large for the relay")
+	// ErrResetPending: after a restore from a backup, the session with
+	// the contact is being replaced (in the background, as soon as their
+	// relay answers); nothing can be sent to them until it is.
+	ErrResetPending = errors.New("messenger: the secure session is being renewed after a restore; try again shortly")
 )
 
 // Config opens or creates a profile.
@@ -321,6 +325,11 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 			return nil, err
 		}
 	}
+	// A restored backup's sessions are retired before anything is
+	// received (receipts) or sent.
+	if err := m.retireRestoredSessions(); err != nil {
+		return nil, err
+	}
 	// Connect every mailbox we read.
 	contacts, err := m.contactRecs()
 	if err != nil {
@@ -344,6 +353,7 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	go m.writeLoop()
 	m.wg.Add(1)
 	go m.transferLoop()
+	m.resumeResets(contacts)
 	return m, nil
 }
 

@@ -141,10 +141,14 @@ type contactRec struct {
 	TimerBurn bool   `json:"timer_burn,omitempty"`
 	// KeyChanged holds their new identity bundle until the user accepts
 	// it: sending stops meanwhile.
-	KeyChanged []byte    `json:"key_changed,omitempty"`
-	Created    time.Time `json:"created"`
-	Activity   time.Time `json:"activity"`
-	Unread     int       `json:"unread,omitempty"`
+	KeyChanged []byte `json:"key_changed,omitempty"`
+	// ResetPending: the profile was restored from a backup, so this
+	// session's sending chain may repeat keys already used; nothing is
+	// encrypted with it until a new session replaces it (restore.go).
+	ResetPending bool      `json:"reset_pending,omitempty"`
+	Created      time.Time `json:"created"`
+	Activity     time.Time `json:"activity"`
+	Unread       int       `json:"unread,omitempty"`
 }
 
 func (c *contactRec) name() string {

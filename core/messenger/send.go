@@ -154,6 +154,9 @@ var (
 	// testDeliveryBuffer, when positive, is the relay clients'
 	// DeliveryBuffer.
 	testDeliveryBuffer int
+	// testHookEncrypted sees every ratchet message m encrypts for
+	// contact: the plaintext and the ciphertext.
+	testHookEncrypted func(m *Messenger, contact string, pt, ct []byte)
 )
 
 // queueWith encrypts body for c with its session (loaded from t when sess
@@ -207,6 +210,11 @@ func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session,
 // encryptFor encrypts msg with sess; the advanced session is written to
 // t when the transaction's outgoing envelopes are sealed (flushOut).
 func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session, msg message.Message) ([]byte, error) {
+	if c.ResetPending {
+		// The one place every encryption passes: a restored session
+		// never encrypts again (it would reuse message keys).
+		return nil, fmt.Errorf("%w: %s", ErrResetPending, c.name())
+	}
 	sess.SetRand(m.rand)
 	pt, err := msg.Marshal()
 	if err != nil {
@@ -218,6 +226,9 @@ func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session
 	}
 	m.sessions[c.ID] = sess
 	m.dirty[c.ID] = sess
+	if testHookEncrypted != nil {
+		testHookEncrypted(m, c.ID, pt, ct)
+	}
 	return ct, nil
 }
 
