@@ -16,6 +16,7 @@ import (
 
 	"github.com/ephemera-im/ephemera/core/media"
 	"github.com/ephemera-im/ephemera/core/message"
+	"github.com/ephemera-im/ephemera/net/relayclient"
 	"github.com/ephemera-im/ephemera/net/wire"
 	"github.com/ephemera-im/ephemera/storage/stream"
 	"github.com/ephemera-im/ephemera/storage/vault"
@@ -52,7 +53,19 @@ type xferRec struct {
 	TTL       time.Duration `json:"ttl"`
 	Expiry    uint32        `json:"expiry"`
 	Burn      bool          `json:"burn"`
+	// Attempts counts downloads whose ciphertext did not match its hash
+	// (or that the relay broke off with a protocol error).
+	Attempts int `json:"attempts,omitempty"`
 }
+
+// maxDownloadAttempts bounds the downloads of one file that end in a
+// hash mismatch or a relay protocol error: after that many the file is
+// marked failed (FileDamaged) and nothing is retried until the user asks
+// (Download). Attempts after a mismatch run at once, without a wait.
+const maxDownloadAttempts = 3
+
+// errRetryNow asks the transfer loop to run a transfer again at once.
+var errRetryNow = errors.New("messenger: retry the transfer now")
 
 // transfers tracks running transfers.
 type transfers struct {
@@ -345,6 +358,14 @@ func (m *Messenger) queueDownload(id string) {
 		if rec.File == nil || rec.File.Have {
 			return nil
 		}
+		if rec.File.Failed != "" {
+			// Asked for again (Download): a new start.
+			rec.File.Failed = ""
+			vm.Body = mustJSON(rec)
+			if err := t.UpdateMessage(vm); err != nil {
+				return err
+			}
+		}
 		var blob wire.BlobID
 		b, err := hex.DecodeString(rec.File.BlobID)
 		if err != nil || len(b) != len(blob) {
@@ -404,6 +425,10 @@ func (m *Messenger) transferLoop() {
 		}
 		err := m.runTransfer(id)
 		m.xfers.running.Add(-1)
+		if errors.Is(err, errRetryNow) {
+			m.xfers.push(id)
+			continue
+		}
 		if err != nil && m.ctx.Err() == nil {
 			m.log.Warn("transfer failed; will retry", "err", err)
 			time.AfterFunc(5*time.Second, func() { m.xfers.push(id) })
@@ -555,6 +580,68 @@ func (m *Messenger) upload(ctx context.Context, x xferRec) error {
 	return nil
 }
 
+// downloadAgain records a download that came out wrong (cause) and runs
+// it again from the start, or marks the file failed after
+// maxDownloadAttempts.
+func (m *Messenger) downloadAgain(x xferRec, path string, cause error) error {
+	os.Remove(path)
+	x.Attempts++
+	m.log.Warn("a download came out wrong", "attempt", x.Attempts, "of", maxDownloadAttempts, "err", cause)
+	if x.Attempts >= maxDownloadAttempts {
+		return m.downloadFailed(x, path, FileDamaged)
+	}
+	err := m.v.Update(func(t *vault.Tx) error {
+		if _, err := t.Setting(setXferItem + x.MessageID); err != nil {
+			return err // cancelled meanwhile
+		}
+		return putXfer(t, x)
+	})
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return errRetryNow
+}
+
+// downloadFailed gives up a download for the reason given: the file's
+// message says so (FileInfo.Failed, reported by MessageUpdated), and only
+// Download starts it again.
+func (m *Messenger) downloadFailed(x xferRec, path string, why FileFailure) error {
+	os.Remove(path)
+	var out Message
+	err := m.v.Update(func(t *vault.Tx) error {
+		if err := dropXfer(t, x.MessageID); err != nil {
+			return err
+		}
+		vm, rec, err := messageByID(t, x.MessageID)
+		if errors.Is(err, vault.ErrNotFound) || errors.Is(err, ErrUnknownMessage) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if rec.File == nil {
+			return nil
+		}
+		rec.File.Failed = why
+		vm.Body = mustJSON(rec)
+		if err := t.UpdateMessage(vm); err != nil {
+			return err
+		}
+		out = publicMessage(vm, rec)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if out.ID != "" {
+		m.hub.post(MessageUpdated{Message: out})
+	}
+	return nil
+}
+
 // uploadFailed decides what an upload error means: the relay refusing
 // the blob for good (too large, over quota, unknown mailbox) fails the
 // message; anything else is retried.
@@ -595,15 +682,53 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 		return err
 	}
 	defer f.Close()
+	// The file message names the plaintext size; the ciphertext is
+	// exactly its stream encryption, and the download stops there.
+	var size int64
+	err = m.v.View(func(t *vault.Tx) error {
+		_, rec, err := messageByID(t, x.MessageID)
+		if err == nil && rec.File != nil {
+			size = rec.File.Size
+		}
+		return err
+	})
+	if errors.Is(err, vault.ErrNotFound) || errors.Is(err, ErrUnknownMessage) {
+		m.v.Update(func(t *vault.Tx) error { return dropXfer(t, x.MessageID) })
+		f.Close()
+		os.Remove(path)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	want := stream.EncryptedSize(max(size, 0))
 	have, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
+	}
+	if have > want {
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if have, err = f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
 	}
 	rc, err := m.conn(m.resolve(x.Relay), x.Contact)
 	if err != nil {
 		return err
 	}
-	if _, err := rc.client.DownloadBlob(ctx, x.BlobID, f, have, m.progress(x.MessageID, false)); err != nil {
+	_, err = rc.client.DownloadBlob(ctx, x.BlobID, f, have, want, m.progress(x.MessageID, false))
+	var we *wire.Error
+	switch {
+	case errors.Is(err, relayclient.ErrBlobSize):
+		m.log.Warn("a relay served a file of the wrong size", "err", err)
+		return m.downloadFailed(x, path, FileWrongSize)
+	case errors.As(err, &we) && we.Code == wire.CodeNotFound:
+		return m.downloadFailed(x, path, FileGone)
+	case errors.Is(err, relayclient.ErrProtocol):
+		return m.downloadAgain(x, path, err)
+	case err != nil:
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -618,8 +743,7 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 		return err
 	}
 	if !bytesEqual(h.Sum(nil), x.Hash) {
-		os.Remove(path)
-		return fmt.Errorf("messenger: downloaded file does not match its hash; fetching it again")
+		return m.downloadAgain(x, path, errors.New("messenger: downloaded file does not match its hash"))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
