@@ -147,8 +147,9 @@ type Messenger struct {
 	// goes to them until it is, since their answer would name it.
 	hold sync.Map
 
-	relayMu sync.Mutex
-	relays  map[string]*relayConn
+	relayMu    sync.Mutex
+	relays     map[string]*relayConn
+	seenPruned atomic.Int64 // unix nanos (m's clock) of the last pruneSeen
 	// maxEnvelope holds the max_envelope each relay (by URL) announced
 	// in its last hello.
 	maxEnvelope sync.Map
@@ -328,6 +329,10 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	// A restored backup's sessions are retired before anything is
 	// received (receipts) or sent.
 	if err := m.retireRestoredSessions(); err != nil {
+		return nil, err
+	}
+	m.seenPruned.Store(m.now().UnixNano())
+	if err := m.v.Update(func(t *vault.Tx) error { return pruneSeen(t, m.now()) }); err != nil {
 		return nil, err
 	}
 	// Connect every mailbox we read.

@@ -22,8 +22,8 @@ const (
 	recPrekeys  = "prekeys" // identity: session.PrekeyStore
 	setInvites  = "invites" // setting: []string of invite ids
 	setInvite   = "invite/" // setting prefix: inviteRec by id
-	setSeenEnv  = "seen/e/" // setting prefix: envelope digests already handled
-	setSeenMsg  = "seen/m/" // setting prefix: contact id + message id already stored
+	setSeenEnv  = "seen/e/" // setting prefix: envelope digests already handled, by owner (seen.go)
+	setSeenMsg  = "seen/m/" // setting prefix: message ids already stored, by contact (seen.go)
 	setMsgIndex = "msgidx/" // setting prefix: message id → conversation and seq
 	setFile     = "xfer/"   // setting prefix: fileRec by message id
 )

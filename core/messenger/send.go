@@ -337,6 +337,9 @@ func (m *Messenger) sendLoop() {
 				break
 			}
 		}
+		if err := m.maybePruneSeen(false); err != nil && m.ctx.Err() == nil {
+			m.log.Warn("pruning the record of received messages failed", "err", err)
+		}
 		wait := time.Minute
 		now := time.Now()
 		mu.Lock()
