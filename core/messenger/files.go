@@ -40,19 +40,23 @@ const (
 
 // xferRec is a pending upload or download, kept until it completes.
 type xferRec struct {
-	MessageID string        `json:"mid"`
-	Contact   string        `json:"contact"`
-	Upload    bool          `json:"upload"`
-	Path      string        `json:"path"` // ciphertext file, relative to the profile folder
-	Key       []byte        `json:"key"`
-	Hash      []byte        `json:"hash"`
-	Size      int64         `json:"size"` // ciphertext bytes
-	BlobID    wire.BlobID   `json:"blob"`
-	Relay     string        `json:"relay"`
-	Owner     string        `json:"owner"` // mailbox hex the upload is charged to
-	TTL       time.Duration `json:"ttl"`
-	Expiry    uint32        `json:"expiry"`
-	Burn      bool          `json:"burn"`
+	MessageID string `json:"mid"`
+	Contact   string `json:"contact"`
+	Upload    bool   `json:"upload"`
+	Path      string `json:"path"` // ciphertext file, relative to the profile folder
+	// Key and Hash are only read, from records of older versions: the
+	// transfer key and hash live in the message's record (FileInfo),
+	// which a disappearing message keeps sealed under its own key slot,
+	// shredded with it; this record is an ordinary one.
+	Key    []byte        `json:"key,omitempty"`
+	Hash   []byte        `json:"hash,omitempty"`
+	Size   int64         `json:"size"` // ciphertext bytes
+	BlobID wire.BlobID   `json:"blob"`
+	Relay  string        `json:"relay"`
+	Owner  string        `json:"owner"` // mailbox hex the upload is charged to
+	TTL    time.Duration `json:"ttl"`
+	Expiry uint32        `json:"expiry"`
+	Burn   bool          `json:"burn"`
 	// Attempts counts downloads whose ciphertext did not match its hash
 	// (or that the relay broke off with a protocol error).
 	Attempts int `json:"attempts,omitempty"`
@@ -232,12 +236,10 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 		removed = append(removed, it.Label)
 	}
 	hist := &msgRec{ID: id, Kind: KindFile, Outgoing: true, File: &FileInfo{Name: name, Size: att.Size(), Type: mediaType,
-		Have: true, Attach: string(attID), Removed: removed}}
-	x := xferRec{MessageID: id, Contact: c.ID, Upload: true, Path: rel, Key: key, Hash: h, Size: size,
+		Have: true, Attach: string(attID), Removed: removed, Key: key, Hash: h}}
+	x := xferRec{MessageID: id, Contact: c.ID, Upload: true, Path: rel, Size: size,
 		Relay: c.Mine.Relay, Owner: hex.EncodeToString(c.Mine.ID[:]), Expiry: exp.Timer, Burn: exp.BurnOnRead}
-	if exp.Timer > 0 && !exp.BurnOnRead {
-		x.TTL = time.Duration(exp.Timer) * time.Second
-	}
+	x.TTL = blobTTL(exp)
 	now := m.now().UTC()
 	hist.SentAt, hist.State, hist.Timer, hist.Burn = now, StateQueued, exp.Timer, exp.BurnOnRead
 	vm := vault.Message{Conversation: c.ID, ID: id, Time: now, Body: mustJSON(hist), Attachments: []vault.AttachmentID{attID}}
@@ -263,6 +265,26 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 	m.hub.post(MessageAdded{Message: pm})
 	m.xfers.push(id)
 	return pm, rep, nil
+}
+
+// minBurnBlobTTL is the shortest relay lifetime of a burn-on-read file's
+// blob: the recipient must be able to fetch it before reading starts the
+// countdown.
+const minBurnBlobTTL = 24 * time.Hour
+
+// blobTTL is how long the relay keeps a file's blob: the message's timer
+// when it expires after sending; for burn-on-read, the timer but at least
+// minBurnBlobTTL; the relay's default (30 days by default) when the
+// message does not expire.
+func blobTTL(exp message.Expiry) time.Duration {
+	d := time.Duration(exp.Timer) * time.Second
+	switch {
+	case exp.Timer == 0:
+		return 0
+	case exp.BurnOnRead:
+		return max(d, minBurnBlobTTL)
+	}
+	return d
 }
 
 // writeCiphertext encrypts r under key into the transfer file rel and
@@ -373,7 +395,7 @@ func (m *Messenger) queueDownload(id string) {
 		}
 		copy(blob[:], b)
 		return putXfer(t, xferRec{MessageID: id, Contact: vm.Conversation, Path: filepath.Join(xferDir, id+".down"),
-			Key: rec.File.Key, Hash: rec.File.Hash, BlobID: blob, Relay: rec.File.Relay})
+			BlobID: blob, Relay: rec.File.Relay})
 	})
 	if err != nil {
 		m.log.Warn("cannot queue a download", "err", err)
@@ -558,8 +580,12 @@ func (m *Messenger) upload(ctx context.Context, x xferRec) error {
 		}
 		fm := &message.File{Relay: m.resolve(x.Relay), Size: uint64(rec.File.Size), MediaType: rec.File.Type, Name: rec.File.Name}
 		copy(fm.BlobID[:], x.BlobID[:])
-		copy(fm.Key[:], x.Key)
-		copy(fm.Hash[:], x.Hash)
+		key, hash := rec.File.Key, rec.File.Hash
+		if len(key) == 0 { // a transfer queued by an older version
+			key, hash = x.Key, x.Hash
+		}
+		copy(fm.Key[:], key)
+		copy(fm.Hash[:], hash)
 		if err := m.queueAs(t, c, fm, message.Expiry{Timer: x.Expiry, BurnOnRead: x.Burn}, x.MessageID); err != nil {
 			return err
 		}
@@ -684,11 +710,14 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 	defer f.Close()
 	// The file message names the plaintext size; the ciphertext is
 	// exactly its stream encryption, and the download stops there.
+	// So do its key and hash, kept in the message's record only.
 	var size int64
+	key, hash := x.Key, x.Hash
 	err = m.v.View(func(t *vault.Tx) error {
 		_, rec, err := messageByID(t, x.MessageID)
 		if err == nil && rec.File != nil {
 			size = rec.File.Size
+			key, hash = rec.File.Key, rec.File.Hash
 		}
 		return err
 	})
@@ -742,13 +771,13 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 	if _, err := io.Copy(h, f); err != nil {
 		return err
 	}
-	if !bytesEqual(h.Sum(nil), x.Hash) {
+	if !bytesEqual(h.Sum(nil), hash) {
 		return m.downloadAgain(x, path, errors.New("messenger: downloaded file does not match its hash"))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	sr, err := stream.NewReader(f, x.Key)
+	sr, err := stream.NewReader(f, key)
 	if err != nil {
 		return err
 	}
