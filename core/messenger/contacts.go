@@ -708,7 +708,7 @@ func (c *contactRec) canSend() error {
 		return ErrBlocked
 	case len(c.KeyChanged) > 0:
 		return ErrKeyChanged
-	case c.ResetPending:
+	case c.ResetPending != 0:
 		return ErrResetPending
 	}
 	return nil

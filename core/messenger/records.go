@@ -143,12 +143,14 @@ type contactRec struct {
 	// it: sending stops meanwhile.
 	KeyChanged []byte `json:"key_changed,omitempty"`
 	// ResetPending: the profile was restored from a backup, so this
-	// session's sending chain may repeat keys already used; nothing is
-	// encrypted with it until a new session replaces it (restore.go).
-	ResetPending bool      `json:"reset_pending,omitempty"`
-	Created      time.Time `json:"created"`
-	Activity     time.Time `json:"activity"`
-	Unread       int       `json:"unread,omitempty"`
+	// session's sending chain may repeat keys already used (resetNeeded:
+	// nothing is encrypted with it until a new session replaces it), or
+	// the new session's hello is queued (resetQueued: nothing else is
+	// sent until the relay has it, so it arrives first). See restore.go.
+	ResetPending resetState `json:"reset_pending,omitempty"`
+	Created      time.Time  `json:"created"`
+	Activity     time.Time  `json:"activity"`
+	Unread       int        `json:"unread,omitempty"`
 }
 
 func (c *contactRec) name() string {

@@ -59,8 +59,10 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 	}
 	h := hello{Bundle: m.id.Bundle().Marshal(), Relay: c.Mine.Relay, Mailbox: c.Mine.ID, Token: c.Mine.Token}
 	var notice Message
+	renewed := false
 	err = m.update(func(t *vault.Tx) error {
-		if err := clearResetPending(t, c); err != nil {
+		var err error
+		if renewed, err = clearResetPending(t, c); err != nil {
 			return err
 		}
 		// What the contact sent in the old session before learning of
@@ -73,12 +75,14 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 		if _, err := m.queueWith(t, c, sess, &message.Control{Type: ctlHello, Data: mustJSON(h)}, message.Expiry{}, nil); err != nil {
 			return err
 		}
-		var err error
 		notice, err = m.addNotice(t, c, &noticeRec{Type: "reset", By: "me"}, message.Expiry{Timer: c.Timer})
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if renewed {
+		m.awaitHelloSent(c.ID)
 	}
 	m.wakeOutbox()
 	m.hub.post(MessageAdded{Message: notice})

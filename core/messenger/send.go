@@ -210,7 +210,7 @@ func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session,
 // encryptFor encrypts msg with sess; the advanced session is written to
 // t when the transaction's outgoing envelopes are sealed (flushOut).
 func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session, msg message.Message) ([]byte, error) {
-	if c.ResetPending {
+	if c.ResetPending == resetNeeded {
 		// The one place every encryption passes: a restored session
 		// never encrypts again (it would reuse message keys).
 		return nil, fmt.Errorf("%w: %s", ErrResetPending, c.name())
