@@ -722,6 +722,7 @@ type fileCard struct {
 	name     *widget.Label
 	info     *widget.Label // "1.5 MB · JPEG image"
 	removed  *widget.Label // what the sanitizer removed (our files)
+	failed   *widget.Label // why a download was given up
 	save     *widget.Button
 	download *widget.Button
 	bar      *widget.ProgressBar
@@ -754,6 +755,9 @@ func (c *fileCard) build() {
 	c.removed = widget.NewLabel("")
 	c.removed.Truncation = fyne.TextTruncateEllipsis
 	c.removed.Importance = widget.LowImportance
+	c.failed = widget.NewLabel("")
+	c.failed.Wrapping = fyne.TextWrapWord
+	c.failed.Importance = widget.DangerImportance
 	c.save = widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), func() {
 		if c.act.save != nil {
 			c.act.save(c.id)
@@ -774,7 +778,7 @@ func (c *fileCard) build() {
 	})
 	c.progress = container.NewBorder(nil, nil, nil, c.cancel, c.bar)
 	buttons := container.NewHBox(c.save, c.download)
-	text := container.NewVBox(c.name, c.info, c.removed, c.progress, buttons)
+	text := container.NewVBox(c.name, c.info, c.removed, c.failed, c.progress, buttons)
 	c.content = container.NewBorder(nil, nil, container.NewCenter(c.thumb), nil, text)
 }
 
@@ -799,8 +803,14 @@ func (c *fileCard) update(msg messenger.Message) {
 	c.have = f.Have
 	c.mediaType = f.Type
 	c.size = f.Size
-	if f.Have {
-		c.running = false // a finished download
+	if f.Have || f.Failed != "" {
+		c.running = false // a finished or abandoned download
+	}
+	if why := failureText(f.Failed); why != "" {
+		c.failed.SetText(why)
+		c.failed.Show()
+	} else {
+		c.failed.Hide()
 	}
 	name := displayName(f.Name)
 	if name == "" {
@@ -818,6 +828,21 @@ func (c *fileCard) update(msg messenger.Message) {
 		c.setIcon(media.Type(f.Type))
 	}
 	c.showButtons()
+}
+
+// failureText words why a download was given up ("" for none).
+func failureText(f messenger.FileFailure) string {
+	switch f {
+	case "":
+		return ""
+	case messenger.FileWrongSize:
+		return "Download failed: the relay's file is not the size the message names. Download tries again."
+	case messenger.FileDamaged:
+		return "Download failed: the file arrived damaged each time. Download tries again."
+	case messenger.FileGone:
+		return "Download failed: the file is no longer on the relay."
+	}
+	return "Download failed."
 }
 
 func (c *fileCard) setIcon(t media.Type) {

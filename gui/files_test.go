@@ -427,6 +427,28 @@ func TestFileCard(t *testing.T) {
 		t.Errorf("nil cancel: buttons %v, bar visible %v; want no Cancel, a bar", ftKeys(btns), ftShowsBar(c2))
 	}
 
+	// A download given up says why, hides the bar and offers Download.
+	msg4 := messenger.Message{ID: "m4", Kind: messenger.KindFile, State: messenger.StateReceived,
+		File: &messenger.FileInfo{Name: "forged.bin", Size: 1000}}
+	c.update(msg4)
+	c.setProgress(10, 1000)
+	msg4.File.Failed = messenger.FileDamaged
+	c.update(msg4)
+	btns = ftButtons(c)
+	if ftShowsBar(c) || btns["Download"] == nil || !c.failed.Visible() || !strings.Contains(c.failed.Text, "damaged") {
+		t.Errorf("failed download: bar %v, buttons %v, reason shown %v %q; want no bar, Download, the reason",
+			ftShowsBar(c), ftKeys(btns), c.failed.Visible(), c.failed.Text)
+	}
+	for _, f := range []messenger.FileFailure{messenger.FileWrongSize, messenger.FileGone, "future"} {
+		if failureText(f) == "" {
+			t.Errorf("no words for failure %q", f)
+		}
+	}
+	c.update(msg)
+	if c.failed.Visible() {
+		t.Error("a failure shown on a file we have")
+	}
+
 	// A contact's name cannot hide its extension.
 	evil := messenger.Message{ID: "m3", File: &messenger.FileInfo{Name: "photo\u202egpj.exe", Size: 10}}
 	c.update(evil)

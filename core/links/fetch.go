@@ -189,6 +189,13 @@ func (f *Fetcher) dialContext(ctx context.Context, network, address string) (net
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("links: %q has no addresses", host)
 	}
+	// Resolvers may answer an IPv4 host as IPv4-mapped IPv6
+	// (::ffff:a.b.c.d): judge and dial it as the IPv4 address it is, so
+	// a public host is not refused and a private one is refused by the
+	// IPv4 rules.
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+	}
 	// One bad address refuses the name: a name that points inside the
 	// network is hostile even if it also points outside.
 	for _, a := range addrs {

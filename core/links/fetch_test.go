@@ -336,6 +336,35 @@ func TestFetchNameResolvingToLoopback(t *testing.T) {
 	}
 }
 
+// A resolver may answer an IPv4 host as IPv4-mapped IPv6: it is judged
+// and dialled as the IPv4 address (issue 16 item 19).
+func TestFetchIPv4MappedAnswer(t *testing.T) {
+	srv, f := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<title>mapped</title>`)
+	}))
+	u, _ := url.Parse(srv.URL)
+	named := "https://example.com:" + u.Port() + "/"
+	l := &lookupCounter{addrs: [][]netip.Addr{{netip.AddrFrom16(loopback4.As16())}}}
+	f.LookupNetIP = l.lookup
+	p, err := f.Preview(context.Background(), named)
+	if err != nil {
+		t.Fatalf("name resolving to ::ffff:127.0.0.1 (allowed as 127.0.0.1): %v", err)
+	}
+	if p.Title != "mapped" {
+		t.Errorf("got title %q, want %q", p.Title, "mapped")
+	}
+	// A mapped private address is still refused, by the IPv4 rules.
+	f.AllowAddr = nil
+	for _, a := range []string{"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:192.168.1.1"} {
+		l := &lookupCounter{addrs: [][]netip.Addr{{netip.MustParseAddr(a)}}}
+		f.LookupNetIP = l.lookup
+		if _, err := f.Preview(context.Background(), named); !errors.Is(err, ErrBlockedAddress) {
+			t.Errorf("name resolving to %s: got %v, want ErrBlockedAddress", a, err)
+		}
+	}
+}
+
 func TestFetchImageRecheckedAfterRebinding(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package messenger
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ephemera-im/ephemera/core/envelope"
@@ -22,17 +23,41 @@ import (
 // byte (1), so the two cannot be confused.
 const (
 	batchMagic0, batchMagic1 = 0xEB, 'B'
-	// maxBatchPayload bounds one envelope's payload; larger bursts go in
-	// several envelopes.
-	maxBatchPayload = 1 << 20
-	maxBatchCount   = 1024
+	maxBatchCount            = 1024
 )
+
+// packLimit returns the largest payload packed into one envelope for the
+// relay at url: envelope.MaxPayload, or the payload of the largest bucket
+// whose envelope fits the max_envelope the relay announced, if smaller.
+// Larger bursts go in several envelopes. A single ratchet message above
+// the limit still goes alone (the relay then refuses it, and the message
+// is marked failed): message contents are bounded (64 KiB of text), so
+// this only happens with a relay whose max_envelope is below 64 KiB.
+func (m *Messenger) packLimit(url string) int {
+	v, ok := m.maxEnvelope.Load(m.resolve(url))
+	if !ok {
+		return envelope.MaxPayload
+	}
+	return payloadLimit(v.(int))
+}
+
+// payloadLimit is the largest payload whose envelope is at most maxEnv
+// bytes (0 if even the smallest envelope is larger).
+func payloadLimit(maxEnv int) int {
+	limit := 0
+	for _, b := range envelope.Buckets() {
+		if b+envelope.Overhead <= maxEnv {
+			limit = b - 1
+		}
+	}
+	return limit
+}
 
 // outBatch collects what one transaction sends to one contact.
 type outBatch struct {
 	c     *contactRec
 	cts   [][]byte
-	ids   []string
+	mids  []string // per ratchet message: the conversation entry it delivers, or ""
 	ttl   time.Duration
 	noTTL bool // some message does not expire: the relay's default TTL
 }
@@ -49,9 +74,7 @@ func (m *Messenger) addOut(c *contactRec, ct []byte, mid string, exp message.Exp
 	}
 	b.c = c // the latest record names the mailbox to use
 	b.cts = append(b.cts, ct)
-	if mid != "" {
-		b.ids = append(b.ids, mid)
-	}
+	b.mids = append(b.mids, mid)
 	if exp.Timer > 0 && !exp.BurnOnRead {
 		b.ttl = max(b.ttl, time.Duration(exp.Timer)*time.Second)
 	} else {
@@ -69,9 +92,10 @@ func (m *Messenger) flushOut(t *vault.Tx) error {
 		if b.noTTL {
 			ttl = 0
 		}
+		limit := m.packLimit(b.c.Theirs.Relay)
 		for start := 0; start < len(b.cts); {
-			end, size := start, 4
-			for end < len(b.cts) && end-start < maxBatchCount && (end == start || size+4+len(b.cts[end]) <= maxBatchPayload) {
+			end, size := start+1, 4+4+len(b.cts[start])
+			for end < len(b.cts) && end-start < maxBatchCount && size+4+len(b.cts[end]) <= limit {
 				size += 4 + len(b.cts[end])
 				end++
 			}
@@ -79,19 +103,23 @@ func (m *Messenger) flushOut(t *vault.Tx) error {
 			if end-start > 1 {
 				payload = packBatch(b.cts[start:end])
 			}
-			pk, err := m.envelopeKey(b.c)
-			if err != nil {
-				return err
-			}
-			env, err := envelope.Seal(pk, payload)
-			if err != nil {
-				return err
-			}
 			rec := outboxRec{Relay: b.c.Theirs.Relay, Mailbox: b.c.Theirs.ID, Token: b.c.Theirs.Token,
-				TTL: ttl, Envelope: env, Created: m.now().UTC()}
-			if start == 0 {
-				rec.MessageIDs = b.ids // marked sent with the first envelope
+				TTL: ttl, Created: m.now().UTC()}
+			for _, mid := range b.mids[start:end] {
+				if mid != "" { // marked sent (or failed) with the envelope that carries it
+					rec.MessageIDs = append(rec.MessageIDs, mid)
+				}
 			}
+			env, err := m.seal(b.c, payload)
+			if err != nil {
+				// Never abort the transaction for it: a receive
+				// transaction would then store nothing and be
+				// redelivered for ever. The entry goes to the outbox
+				// as failed, and its messages are marked so.
+				m.log.Warn("sealing an envelope failed; its messages are marked failed", "err", err)
+				rec.Failed = true
+			}
+			rec.Envelope = env
 			if _, err := t.PutOutbox(vault.OutboxEntry{Contact: id, Data: rec.encode()}); err != nil {
 				return err
 			}
@@ -104,6 +132,20 @@ func (m *Messenger) flushOut(t *vault.Tx) error {
 		}
 	}
 	return nil
+}
+
+// seal seals payload to c's envelope key.
+func (m *Messenger) seal(c *contactRec, payload []byte) ([]byte, error) {
+	if testHookSeal != nil {
+		if err := testHookSeal(m, c); err != nil {
+			return nil, err
+		}
+	}
+	pk, err := m.envelopeKey(c)
+	if err != nil {
+		return nil, fmt.Errorf("messenger: envelope key: %w", err)
+	}
+	return envelope.Seal(pk, payload)
 }
 
 func packBatch(cts [][]byte) []byte {

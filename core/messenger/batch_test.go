@@ -3,6 +3,8 @@ package messenger
 import (
 	"bytes"
 	"testing"
+
+	"github.com/ephemera-im/ephemera/core/envelope"
 )
 
 func TestBatchRoundTrip(t *testing.T) {
@@ -54,4 +56,28 @@ func FuzzSplitBatch(f *testing.F) {
 			t.Fatalf("parts hold %d bytes of a %d-byte input", total, len(b))
 		}
 	})
+}
+
+// payloadLimit keeps every packed envelope within the relay's announced
+// max_envelope, at the bucket boundaries.
+func TestPayloadLimit(t *testing.T) {
+	for _, tc := range []struct{ maxEnv, want int }{
+		{envelope.MaxSize, envelope.MaxPayload},
+		{envelope.MaxSize + 1, envelope.MaxPayload},
+		{envelope.MaxSize - 1, 128<<10 - 1},
+		{128<<10 + envelope.Overhead, 128<<10 - 1},
+		{128<<10 + envelope.Overhead - 1, 64<<10 - 1},
+		{envelope.MinSize, 255},
+		{envelope.MinSize - 1, 0},
+	} {
+		got := payloadLimit(tc.maxEnv)
+		if got != tc.want {
+			t.Errorf("max_envelope %d: got %d, want %d", tc.maxEnv, got, tc.want)
+		}
+		if got > 0 {
+			if n, _ := envelope.SealedSize(got); n > tc.maxEnv {
+				t.Errorf("max_envelope %d: a payload of %d seals to %d bytes", tc.maxEnv, got, n)
+			}
+		}
+	}
 }

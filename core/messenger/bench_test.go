@@ -214,7 +214,7 @@ func rawCopy(b *testing.B, relay, src string, size int64) {
 		b.Fatal(err)
 	}
 	defer os.Remove(src + ".raw")
-	if _, err := c.DownloadBlob(ctx, id, out, 0, nil); err != nil {
+	if _, err := c.DownloadBlob(ctx, id, out, 0, -1, nil); err != nil {
 		b.Fatal(err)
 	}
 	if err := out.Sync(); err != nil {

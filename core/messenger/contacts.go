@@ -780,6 +780,8 @@ func (c *contactRec) canSend() error {
 		return ErrBlocked
 	case c.Refused != "":
 		return ErrInviteRefused
+	case c.ResetPending != 0:
+		return ErrResetPending
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ephemera-im/ephemera/core/media"
 	"github.com/ephemera-im/ephemera/core/message"
+	"github.com/ephemera-im/ephemera/net/relayclient"
 	"github.com/ephemera-im/ephemera/net/wire"
 	"github.com/ephemera-im/ephemera/storage/stream"
 	"github.com/ephemera-im/ephemera/storage/vault"
@@ -39,20 +40,36 @@ const (
 
 // xferRec is a pending upload or download, kept until it completes.
 type xferRec struct {
-	MessageID string        `json:"mid"`
-	Contact   string        `json:"contact"`
-	Upload    bool          `json:"upload"`
-	Path      string        `json:"path"` // ciphertext file, relative to the profile folder
-	Key       []byte        `json:"key"`
-	Hash      []byte        `json:"hash"`
-	Size      int64         `json:"size"` // ciphertext bytes
-	BlobID    wire.BlobID   `json:"blob"`
-	Relay     string        `json:"relay"`
-	Owner     string        `json:"owner"` // mailbox hex the upload is charged to
-	TTL       time.Duration `json:"ttl"`
-	Expiry    uint32        `json:"expiry"`
-	Burn      bool          `json:"burn"`
+	MessageID string `json:"mid"`
+	Contact   string `json:"contact"`
+	Upload    bool   `json:"upload"`
+	Path      string `json:"path"` // ciphertext file, relative to the profile folder
+	// Key and Hash are only read, from records of older versions: the
+	// transfer key and hash live in the message's record (FileInfo),
+	// which a disappearing message keeps sealed under its own key slot,
+	// shredded with it; this record is an ordinary one.
+	Key    []byte        `json:"key,omitempty"`
+	Hash   []byte        `json:"hash,omitempty"`
+	Size   int64         `json:"size"` // ciphertext bytes
+	BlobID wire.BlobID   `json:"blob"`
+	Relay  string        `json:"relay"`
+	Owner  string        `json:"owner"` // mailbox hex the upload is charged to
+	TTL    time.Duration `json:"ttl"`
+	Expiry uint32        `json:"expiry"`
+	Burn   bool          `json:"burn"`
+	// Attempts counts downloads whose ciphertext did not match its hash
+	// (or that the relay broke off with a protocol error).
+	Attempts int `json:"attempts,omitempty"`
 }
+
+// maxDownloadAttempts bounds the downloads of one file that end in a
+// hash mismatch or a relay protocol error: after that many the file is
+// marked failed (FileDamaged) and nothing is retried until the user asks
+// (Download). Attempts after a mismatch run at once, without a wait.
+const maxDownloadAttempts = 3
+
+// errRetryNow asks the transfer loop to run a transfer again at once.
+var errRetryNow = errors.New("messenger: retry the transfer now")
 
 // transfers tracks running transfers.
 type transfers struct {
@@ -219,12 +236,10 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 		removed = append(removed, it.Label)
 	}
 	hist := &msgRec{ID: id, Kind: KindFile, Outgoing: true, File: &FileInfo{Name: name, Size: att.Size(), Type: mediaType,
-		Have: true, Attach: string(attID), Removed: removed}}
-	x := xferRec{MessageID: id, Contact: c.ID, Upload: true, Path: rel, Key: key, Hash: h, Size: size,
+		Have: true, Attach: string(attID), Removed: removed, Key: key, Hash: h}}
+	x := xferRec{MessageID: id, Contact: c.ID, Upload: true, Path: rel, Size: size,
 		Relay: c.Mine.Relay, Owner: hex.EncodeToString(c.Mine.ID[:]), Expiry: exp.Timer, Burn: exp.BurnOnRead}
-	if exp.Timer > 0 && !exp.BurnOnRead {
-		x.TTL = time.Duration(exp.Timer) * time.Second
-	}
+	x.TTL = blobTTL(exp)
 	now := m.now().UTC()
 	hist.SentAt, hist.State, hist.Timer, hist.Burn = now, StateQueued, exp.Timer, exp.BurnOnRead
 	vm := vault.Message{Conversation: c.ID, ID: id, Time: now, Body: mustJSON(hist), Attachments: []vault.AttachmentID{attID}}
@@ -250,6 +265,26 @@ func (m *Messenger) SendFile(ctx context.Context, contact, path string, opts Fil
 	m.hub.post(MessageAdded{Message: pm})
 	m.xfers.push(id)
 	return pm, rep, nil
+}
+
+// minBurnBlobTTL is the shortest relay lifetime of a burn-on-read file's
+// blob: the recipient must be able to fetch it before reading starts the
+// countdown.
+const minBurnBlobTTL = 24 * time.Hour
+
+// blobTTL is how long the relay keeps a file's blob: the message's timer
+// when it expires after sending; for burn-on-read, the timer but at least
+// minBurnBlobTTL; the relay's default (30 days by default) when the
+// message does not expire.
+func blobTTL(exp message.Expiry) time.Duration {
+	d := time.Duration(exp.Timer) * time.Second
+	switch {
+	case exp.Timer == 0:
+		return 0
+	case exp.BurnOnRead:
+		return max(d, minBurnBlobTTL)
+	}
+	return d
 }
 
 // writeCiphertext encrypts r under key into the transfer file rel and
@@ -345,6 +380,14 @@ func (m *Messenger) queueDownload(id string) {
 		if rec.File == nil || rec.File.Have {
 			return nil
 		}
+		if rec.File.Failed != "" {
+			// Asked for again (Download): a new start.
+			rec.File.Failed = ""
+			vm.Body = mustJSON(rec)
+			if err := t.UpdateMessage(vm); err != nil {
+				return err
+			}
+		}
 		var blob wire.BlobID
 		b, err := hex.DecodeString(rec.File.BlobID)
 		if err != nil || len(b) != len(blob) {
@@ -352,7 +395,7 @@ func (m *Messenger) queueDownload(id string) {
 		}
 		copy(blob[:], b)
 		return putXfer(t, xferRec{MessageID: id, Contact: vm.Conversation, Path: filepath.Join(xferDir, id+".down"),
-			Key: rec.File.Key, Hash: rec.File.Hash, BlobID: blob, Relay: rec.File.Relay})
+			BlobID: blob, Relay: rec.File.Relay})
 	})
 	if err != nil {
 		m.log.Warn("cannot queue a download", "err", err)
@@ -404,6 +447,10 @@ func (m *Messenger) transferLoop() {
 		}
 		err := m.runTransfer(id)
 		m.xfers.running.Add(-1)
+		if errors.Is(err, errRetryNow) {
+			m.xfers.push(id)
+			continue
+		}
 		if err != nil && m.ctx.Err() == nil {
 			m.log.Warn("transfer failed; will retry", "err", err)
 			time.AfterFunc(5*time.Second, func() { m.xfers.push(id) })
@@ -533,8 +580,12 @@ func (m *Messenger) upload(ctx context.Context, x xferRec) error {
 		}
 		fm := &message.File{Relay: m.resolve(x.Relay), Size: uint64(rec.File.Size), MediaType: rec.File.Type, Name: rec.File.Name}
 		copy(fm.BlobID[:], x.BlobID[:])
-		copy(fm.Key[:], x.Key)
-		copy(fm.Hash[:], x.Hash)
+		key, hash := rec.File.Key, rec.File.Hash
+		if len(key) == 0 { // a transfer queued by an older version
+			key, hash = x.Key, x.Hash
+		}
+		copy(fm.Key[:], key)
+		copy(fm.Hash[:], hash)
 		if err := m.queueAs(t, c, fm, message.Expiry{Timer: x.Expiry, BurnOnRead: x.Burn}, x.MessageID); err != nil {
 			return err
 		}
@@ -552,6 +603,68 @@ func (m *Messenger) upload(ctx context.Context, x xferRec) error {
 	}
 	os.Remove(path)
 	m.wakeOutbox()
+	return nil
+}
+
+// downloadAgain records a download that came out wrong (cause) and runs
+// it again from the start, or marks the file failed after
+// maxDownloadAttempts.
+func (m *Messenger) downloadAgain(x xferRec, path string, cause error) error {
+	os.Remove(path)
+	x.Attempts++
+	m.log.Warn("a download came out wrong", "attempt", x.Attempts, "of", maxDownloadAttempts, "err", cause)
+	if x.Attempts >= maxDownloadAttempts {
+		return m.downloadFailed(x, path, FileDamaged)
+	}
+	err := m.v.Update(func(t *vault.Tx) error {
+		if _, err := t.Setting(setXferItem + x.MessageID); err != nil {
+			return err // cancelled meanwhile
+		}
+		return putXfer(t, x)
+	})
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return errRetryNow
+}
+
+// downloadFailed gives up a download for the reason given: the file's
+// message says so (FileInfo.Failed, reported by MessageUpdated), and only
+// Download starts it again.
+func (m *Messenger) downloadFailed(x xferRec, path string, why FileFailure) error {
+	os.Remove(path)
+	var out Message
+	err := m.v.Update(func(t *vault.Tx) error {
+		if err := dropXfer(t, x.MessageID); err != nil {
+			return err
+		}
+		vm, rec, err := messageByID(t, x.MessageID)
+		if errors.Is(err, vault.ErrNotFound) || errors.Is(err, ErrUnknownMessage) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if rec.File == nil {
+			return nil
+		}
+		rec.File.Failed = why
+		vm.Body = mustJSON(rec)
+		if err := t.UpdateMessage(vm); err != nil {
+			return err
+		}
+		out = publicMessage(vm, rec)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if out.ID != "" {
+		m.hub.post(MessageUpdated{Message: out})
+	}
 	return nil
 }
 
@@ -595,9 +708,40 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 		return err
 	}
 	defer f.Close()
+	// The file message names the plaintext size; the ciphertext is
+	// exactly its stream encryption, and the download stops there.
+	// So do its key and hash, kept in the message's record only.
+	var size int64
+	key, hash := x.Key, x.Hash
+	err = m.v.View(func(t *vault.Tx) error {
+		_, rec, err := messageByID(t, x.MessageID)
+		if err == nil && rec.File != nil {
+			size = rec.File.Size
+			key, hash = rec.File.Key, rec.File.Hash
+		}
+		return err
+	})
+	if errors.Is(err, vault.ErrNotFound) || errors.Is(err, ErrUnknownMessage) {
+		m.v.Update(func(t *vault.Tx) error { return dropXfer(t, x.MessageID) })
+		f.Close()
+		os.Remove(path)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	want := stream.EncryptedSize(max(size, 0))
 	have, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
+	}
+	if have > want {
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if have, err = f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
 	}
 	// Download on the connection that sends to the file's sender: the
 	// blob is charged to their mailbox, so a connection that reads ours
@@ -610,7 +754,17 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 	if err != nil {
 		return err
 	}
-	if _, err := rc.client.DownloadBlob(ctx, x.BlobID, f, have, m.progress(x.MessageID, false)); err != nil {
+	_, err = rc.client.DownloadBlob(ctx, x.BlobID, f, have, want, m.progress(x.MessageID, false))
+	var we *wire.Error
+	switch {
+	case errors.Is(err, relayclient.ErrBlobSize):
+		m.log.Warn("a relay served a file of the wrong size", "err", err)
+		return m.downloadFailed(x, path, FileWrongSize)
+	case errors.As(err, &we) && we.Code == wire.CodeNotFound:
+		return m.downloadFailed(x, path, FileGone)
+	case errors.Is(err, relayclient.ErrProtocol):
+		return m.downloadAgain(x, path, err)
+	case err != nil:
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -624,14 +778,13 @@ func (m *Messenger) download(ctx context.Context, x xferRec) error {
 	if _, err := io.Copy(h, f); err != nil {
 		return err
 	}
-	if !bytesEqual(h.Sum(nil), x.Hash) {
-		os.Remove(path)
-		return fmt.Errorf("messenger: downloaded file does not match its hash; fetching it again")
+	if !bytesEqual(h.Sum(nil), hash) {
+		return m.downloadAgain(x, path, errors.New("messenger: downloaded file does not match its hash"))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	sr, err := stream.NewReader(f, x.Key)
+	sr, err := stream.NewReader(f, key)
 	if err != nil {
 		return err
 	}
@@ -713,13 +866,19 @@ func (m *Messenger) SaveFile(id, path string) error {
 }
 
 // ExportBackup writes the whole profile (vault, key file, attachments) to
-// path as one file encrypted under backupPass.
+// path as one file encrypted under backupPass. The backup is marked as
+// one, so that a profile restored from it renews every session before
+// sending (restore.go).
 func (m *Messenger) ExportBackup(path string, backupPass []byte) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	err = m.v.Export(f, backupPass, vault.ExportOptions{InsecureTestKDF: m.cfg.InsecureTestKDF})
+	err = m.submit(&job{run: func(t *vault.Tx) error { return t.PutSetting(setRestored, []byte{1}) }})
+	if err == nil {
+		err = m.v.Export(f, backupPass, vault.ExportOptions{InsecureTestKDF: m.cfg.InsecureTestKDF})
+		err = errors.Join(err, m.submit(&job{run: func(t *vault.Tx) error { return t.DeleteSetting(setRestored) }}))
+	}
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err != nil {
 		os.Remove(path)

@@ -56,6 +56,10 @@ var (
 	ErrUnknownMessage = errors.New("messenger: unknown message")
 	ErrClosed         = errors.New("messenger: closed")
 	ErrFileTooLarge   = errors.New("messenger: file too large for the relay")
+	// ErrResetPending: after a restore from a backup, the session with
+	// the contact is being replaced (in the background, as soon as their
+	// relay answers); nothing can be sent to them until it is.
+	ErrResetPending = errors.New("messenger: the secure session is being renewed after a restore; try again shortly")
 )
 
 // Config opens or creates a profile.
@@ -163,8 +167,12 @@ type Messenger struct {
 	// goes to them until it is, since their answer would name it.
 	hold sync.Map
 
-	relayMu sync.Mutex
-	relays  map[string]*relayConn
+	relayMu    sync.Mutex
+	relays     map[string]*relayConn
+	seenPruned atomic.Int64 // unix nanos (m's clock) of the last pruneSeen
+	// maxEnvelope holds the max_envelope each relay (by URL) announced
+	// in its last hello.
+	maxEnvelope sync.Map
 
 	outboxWake   chan struct{}
 	lastActivity atomic.Int64 // unix nanos of the last delivery handled
@@ -372,6 +380,15 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 			return nil, err
 		}
 	}
+	// A restored backup's sessions are retired before anything is
+	// received (receipts) or sent.
+	if err := m.retireRestoredSessions(); err != nil {
+		return nil, err
+	}
+	m.seenPruned.Store(m.now().UnixNano())
+	if err := m.v.Update(func(t *vault.Tx) error { return pruneSeen(t, m.now()) }); err != nil {
+		return nil, err
+	}
 	// Connect every mailbox we read.
 	contacts, err := m.contactRecs()
 	if err != nil {
@@ -397,6 +414,7 @@ func (m *Messenger) start(cfg Config, v *vault.Vault) (_ *Messenger, err error) 
 	go m.transferLoop()
 	m.wg.Add(1)
 	go m.prekeyLoop()
+	m.resumeResets(contacts)
 	return m, nil
 }
 
@@ -559,7 +577,15 @@ func (m *Messenger) conn(url, key string) (*relayConn, error) {
 	}
 	cfg.HTTPClient = hc
 	rc := &relayConn{url: url, acks: make(chan map[wire.MailboxID][]uint64, 64)}
+	if testDeliveryBuffer > 0 {
+		cfg.DeliveryBuffer = testDeliveryBuffer
+	}
 	cfg.OnState = func(s relayclient.State, err error) {
+		// The relay's max_envelope bounds what flushOut packs into
+		// one envelope for it.
+		if h, ok := rc.client.Hello(); ok && h.MaxEnvelope > 0 {
+			m.maxEnvelope.Store(url, int(h.MaxEnvelope))
+		}
 		m.hub.post(RelayChanged{Relay: url, State: connState(s), Err: err})
 	}
 	c, err := relayclient.New(cfg)

@@ -2,6 +2,7 @@ package messenger
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"encoding/hex"
@@ -38,14 +39,7 @@ func (m *Messenger) handlePreview(t *vault.Tx, r *received, c *contactRec, ctl *
 	if errors.Is(err, ErrUnknownMessage) {
 		// Envelopes can overtake each other: keep the claim (a few per
 		// message) until its message arrives.
-		held, err := getJSON[[]Preview](t.Setting(setHeldClaims + c.ID + "/" + pc.Message))
-		if err != nil && !errors.Is(err, vault.ErrNotFound) {
-			return err
-		}
-		if len(held) >= maxClaims {
-			return nil
-		}
-		return t.PutSetting(setHeldClaims+c.ID+"/"+pc.Message, mustJSON(append(held, pc.Preview)))
+		return m.holdClaim(t, c.ID, pc)
 	}
 	if err != nil || vm.Conversation != c.ID || rec.Outgoing || rec.Kind != KindText {
 		return nil
@@ -73,6 +67,128 @@ const setHeldClaims = "claims/"
 // maxClaims bounds the previews kept for one message.
 const maxClaims = 8
 
+// Claims held for messages that have not arrived are bounded per contact:
+// at most maxHeldMessages messages' claims (the oldest go first), each
+// kept at most heldClaimTTL, pruned when a claim arrives, at start-up and
+// hourly (with the seen sets). A claim whose message comes later than
+// that is dropped; the message shows without the preview.
+const (
+	maxHeldMessages = 32
+	heldClaimTTL    = 24 * time.Hour
+	// setHeldIndex names, per contact, the messages with held claims
+	// and when the first claim came: []heldRef.
+	setHeldIndex = "claims/idx/"
+	// setHeldScopes lists the contacts with a held-claims index.
+	setHeldScopes = "claims/scopes"
+)
+
+type heldRef struct {
+	Message string `json:"mid"`
+	Unix    int64  `json:"t"`
+}
+
+// holdClaim keeps pc for a message of contact's that has not arrived.
+func (m *Messenger) holdClaim(t *vault.Tx, contact string, pc previewClaim) error {
+	idx, err := pruneHeld(t, contact, m.now())
+	if err != nil {
+		return err
+	}
+	key := setHeldClaims + contact + "/" + pc.Message
+	held, err := getJSON[[]Preview](t.Setting(key))
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return err
+	}
+	if len(held) >= maxClaims {
+		return nil
+	}
+	if !slices.ContainsFunc(idx, func(h heldRef) bool { return h.Message == pc.Message }) {
+		for len(idx) >= maxHeldMessages {
+			if err := t.DeleteSetting(setHeldClaims + contact + "/" + idx[0].Message); err != nil {
+				return err
+			}
+			idx = idx[1:]
+		}
+		idx = append(idx, heldRef{Message: pc.Message, Unix: m.now().Unix()})
+	}
+	if err := putHeldIndex(t, contact, idx); err != nil {
+		return err
+	}
+	return t.PutSetting(key, mustJSON(append(held, pc.Preview)))
+}
+
+// pruneHeld drops contact's held claims older than heldClaimTTL and
+// returns the index of those left.
+func pruneHeld(t *vault.Tx, contact string, now time.Time) ([]heldRef, error) {
+	idx, err := getJSON[[]heldRef](t.Setting(setHeldIndex + contact))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cut := now.Add(-heldClaimTTL).Unix()
+	kept := idx[:0]
+	for _, h := range idx {
+		if h.Unix < cut {
+			if err := t.DeleteSetting(setHeldClaims + contact + "/" + h.Message); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		kept = append(kept, h)
+	}
+	if len(kept) != len(idx) {
+		if err := putHeldIndex(t, contact, kept); err != nil {
+			return nil, err
+		}
+	}
+	return kept, nil
+}
+
+// putHeldIndex stores contact's index (deleting it when empty) and keeps
+// the list of contacts with one.
+func putHeldIndex(t *vault.Tx, contact string, idx []heldRef) error {
+	scopes, err := getJSON[[]string](t.Setting(setHeldScopes))
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return err
+	}
+	i := slices.Index(scopes, contact)
+	if len(idx) == 0 {
+		if i >= 0 {
+			if err := t.PutSetting(setHeldScopes, mustJSON(slices.Delete(scopes, i, i+1))); err != nil {
+				return err
+			}
+		}
+		if err := t.DeleteSetting(setHeldIndex + contact); err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	if i < 0 {
+		if err := t.PutSetting(setHeldScopes, mustJSON(append(scopes, contact))); err != nil {
+			return err
+		}
+	}
+	return t.PutSetting(setHeldIndex+contact, mustJSON(idx))
+}
+
+// pruneAllHeld prunes every contact's held claims.
+func pruneAllHeld(t *vault.Tx, now time.Time) error {
+	scopes, err := getJSON[[]string](t.Setting(setHeldScopes))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, contact := range slices.Clone(scopes) {
+		if _, err := pruneHeld(t, contact, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // heldClaims returns and forgets the claims that arrived before message
 // rec, checked against its text.
 func heldClaims(t *vault.Tx, contact string, rec *msgRec) ([]Preview, error) {
@@ -90,7 +206,15 @@ func heldClaims(t *vault.Tx, contact string, rec *msgRec) ([]Preview, error) {
 			out = append(out, v)
 		}
 	}
-	return out, t.DeleteSetting(key)
+	if err := t.DeleteSetting(key); err != nil {
+		return nil, err
+	}
+	idx, err := getJSON[[]heldRef](t.Setting(setHeldIndex + contact))
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return nil, err
+	}
+	idx = slices.DeleteFunc(idx, func(h heldRef) bool { return h.Message == rec.ID })
+	return out, putHeldIndex(t, contact, idx)
 }
 
 // verifyPreview applies the receiver's rules (core/links.VerifyPreviews)

@@ -28,6 +28,9 @@ func (m *Messenger) receiveLoop(rc *relayConn) {
 	m.wg.Add(1)
 	go m.ackLoop(rc)
 	for d := range rc.client.Deliveries() {
+		if testHookReceiveBatch != nil {
+			testHookReceiveBatch(m, rc.client.Deliveries())
+		}
 		batch := []relayclient.Delivery{d}
 	drain:
 		for len(batch) < 128 {
@@ -85,6 +88,7 @@ func (m *Messenger) ackLoop(rc *relayConn) {
 
 // received collects a batch's effects, reported after it commits.
 type received struct {
+	seen     seenSets // envelopes and messages already handled, by scope
 	events   []Event
 	receipts map[string][]message.ID // contact → ids to acknowledge
 	watch    []*contactRec           // new contacts whose mailboxes to read
@@ -93,6 +97,11 @@ type received struct {
 	wake     bool     // something was put in the outbox directly
 }
 
+// handleBatch stores a batch of deliveries (at most 128 envelopes) in one
+// transaction and queues their delivery receipts, 256 ids per receipt.
+// The receipts are bounded by the batch (at most 128 × 1024 ids, 512
+// receipts) and flushOut packs them into as many envelopes as they need,
+// so a large batch never fails for want of room in one envelope.
 func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 	var r *received
 	err := m.submit(&job{run: func(t *vault.Tx) error {
@@ -102,6 +111,9 @@ func (m *Messenger) handleBatch(rc *relayConn, batch []relayclient.Delivery) {
 				return err
 			}
 			r.acks[d.Mailbox] = append(r.acks[d.Mailbox], d.Seq)
+		}
+		if err := r.seen.flush(t, m.now()); err != nil {
+			return err
 		}
 		for cid, ids := range r.receipts {
 			c, err := contactIn(t, cid)
@@ -194,23 +206,24 @@ func (m *Messenger) adopt(c *contactRec) {
 // Envelopes that cannot be read are dropped (and acknowledged): they are
 // forgeries, duplicates or for a deleted contact. Only vault errors abort.
 func (m *Messenger) handleDelivery(t *vault.Tx, r *received, d relayclient.Delivery) error {
-	digest := sha256.Sum256(d.Envelope)
-	seenKey := setSeenEnv + hex.EncodeToString(digest[:16])
-	if _, err := t.Setting(seenKey); err == nil {
-		return nil // handled before; its ack was lost
-	} else if !errors.Is(err, vault.ErrNotFound) {
-		return err
-	}
 	owner, ok := m.owners[d.Mailbox]
 	if !ok {
 		return nil
+	}
+	digest := sha256.Sum256(d.Envelope)
+	seen, err := r.seen.get(t, setSeenEnv+owner)
+	if err != nil {
+		return err
+	}
+	if seen.index[[16]byte(digest[:16])] {
+		return nil // handled before; its ack was lost
 	}
 	payload, err := envelope.Open(m.id.EnvelopeKey(), d.Envelope)
 	if err != nil {
 		m.log.Debug("dropping an envelope that does not open", "err", err)
 		return nil
 	}
-	if err := t.PutSetting(seenKey, []byte{1}); err != nil {
+	if _, err := r.seen.seen(t, setSeenEnv+owner, digest[:16], m.now()); err != nil {
 		return err
 	}
 	parts, err := splitBatch(payload)
@@ -481,16 +494,9 @@ func (m *Messenger) handlePlaintext(t *vault.Tx, r *received, c *contactRec, pt 
 	if c.Blocked {
 		return nil
 	}
-	id := hex.EncodeToString(msg.ID[:])
 	// A message stored before is not stored again, whatever envelope it
 	// came in.
-	seen := setSeenMsg + c.ID + "/" + id
-	if _, err := t.Setting(seen); err == nil {
-		return nil
-	} else if !errors.Is(err, vault.ErrNotFound) {
-		return err
-	}
-	if err := t.PutSetting(seen, []byte{1}); err != nil {
+	if dup, err := r.seen.seen(t, setSeenMsg+c.ID, msg.ID[:], m.now()); err != nil || dup {
 		return err
 	}
 	if ctl, ok := msg.Body.(*message.Control); ok && ctl.Type == ctlRefused {
@@ -762,7 +768,7 @@ func (m *Messenger) onExpired(expired []vault.Message, err error) {
 func (m *Messenger) ExpireNow() error {
 	expired, err := m.v.ExpireDue(m.now())
 	m.onExpired(expired, err)
-	return err
+	return errors.Join(err, m.maybePruneSeen(true))
 }
 
 // Sync processes what is pending: it waits until every mailbox is

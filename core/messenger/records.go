@@ -23,8 +23,8 @@ const (
 	recPrekeyMailboxes = "prekey-mailboxes" // identity: prekeyGroups (JSON)
 	setInvites         = "invites"          // setting: []string of invite ids
 	setInvite          = "invite/"          // setting prefix: inviteRec by id
-	setSeenEnv         = "seen/e/"          // setting prefix: envelope digests already handled
-	setSeenMsg         = "seen/m/"          // setting prefix: contact id + message id already stored
+	setSeenEnv         = "seen/e/"          // setting prefix: envelope digests already handled, by owner (seen.go)
+	setSeenMsg         = "seen/m/"          // setting prefix: message ids already stored, by contact (seen.go)
 	setSeenHS          = "seen/h/"          // setting prefix: ids of first messages of handshakes acted on
 	setMsgIndex        = "msgidx/"          // setting prefix: message id → conversation and seq
 	setFile            = "xfer/"            // setting prefix: fileRec by message id
@@ -167,10 +167,16 @@ type contactRec struct {
 	OldVersion bool `json:"old_version,omitempty"`
 	// Refused is why the inviter refused our acceptance of its invite
 	// (RefusedUsed, RefusedExpired); nothing is sent then.
-	Refused  string    `json:"refused,omitempty"`
-	Created  time.Time `json:"created"`
-	Activity time.Time `json:"activity"`
-	Unread   int       `json:"unread,omitempty"`
+	Refused string `json:"refused,omitempty"`
+	// ResetPending: the profile was restored from a backup, so this
+	// session's sending chain may repeat keys already used (resetNeeded:
+	// nothing is encrypted with it until a new session replaces it), or
+	// the new session's hello is queued (resetQueued: nothing else is
+	// sent until the relay has it, so it arrives first). See restore.go.
+	ResetPending resetState `json:"reset_pending,omitempty"`
+	Created      time.Time  `json:"created"`
+	Activity     time.Time  `json:"activity"`
+	Unread       int        `json:"unread,omitempty"`
 }
 
 func (c *contactRec) name() string {
@@ -233,6 +239,9 @@ type outboxRec struct {
 	TTL        time.Duration  `json:"ttl,omitempty"`
 	Envelope   []byte         `json:"env"`
 	Created    time.Time      `json:"created"`
+	// Failed marks an entry whose envelope could not be sealed: it is
+	// never sent, and its messages are marked failed.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // encode stores an outbox entry as its JSON fields without the envelope,

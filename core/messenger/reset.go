@@ -59,16 +59,30 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 	}
 	h := hello{Bundle: m.id.Bundle().Marshal(), Relay: c.Mine.Relay, Mailbox: c.Mine.ID, Token: c.Mine.Token}
 	var notice Message
+	renewed := false
 	err = m.update(func(t *vault.Tx) error {
+		var err error
+		if renewed, err = clearResetPending(t, c); err != nil {
+			return err
+		}
+		// What the contact sent in the old session before learning of
+		// this one still opens; nothing is encrypted with it again.
+		if old, err := m.sessionIn(t, c.ID); err == nil {
+			sess.KeepPrevious(old)
+		} else if !errors.Is(err, vault.ErrNotFound) {
+			return err
+		}
 		if _, err := m.queueWith(t, c, sess, &message.Control{Type: ctlHello, Data: mustJSON(h)}, message.Expiry{}, nil); err != nil {
 			return err
 		}
-		var err error
 		notice, err = m.addNotice(t, c, &noticeRec{Type: "reset", By: "me"}, message.Expiry{Timer: c.Timer})
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if renewed {
+		m.awaitHelloSent(c.ID)
 	}
 	m.wakeOutbox()
 	m.hub.post(MessageAdded{Message: notice})

@@ -14,6 +14,7 @@ import (
 	"github.com/ephemera-im/ephemera/core/identity"
 	"github.com/ephemera-im/ephemera/core/message"
 	"github.com/ephemera-im/ephemera/core/session"
+	"github.com/ephemera-im/ephemera/net/relayclient"
 	"github.com/ephemera-im/ephemera/net/wire"
 	"github.com/ephemera-im/ephemera/storage/vault"
 )
@@ -144,6 +145,18 @@ var (
 	testHookQueued   func() // a message is in the outbox, not sent
 	testHookSent     func() // the relay acknowledged, the outbox not yet updated
 	testHookReceived func() // received messages are stored, not acknowledged
+	// testHookSeal, when it returns an error, makes m's sealing of an
+	// envelope for contact c fail with it.
+	testHookSeal func(m *Messenger, c *contactRec) error
+	// testHookReceiveBatch runs in m's receive loop once a delivery is
+	// in hand, before the loop takes what else is waiting in pending.
+	testHookReceiveBatch func(m *Messenger, pending <-chan relayclient.Delivery)
+	// testDeliveryBuffer, when positive, is the relay clients'
+	// DeliveryBuffer.
+	testDeliveryBuffer int
+	// testHookEncrypted sees every ratchet message m encrypts for
+	// contact: the plaintext and the ciphertext.
+	testHookEncrypted func(m *Messenger, contact string, pt, ct []byte)
 )
 
 // queueWith encrypts body for c with its session (loaded from t when sess
@@ -197,6 +210,11 @@ func (m *Messenger) queueWith(t *vault.Tx, c *contactRec, sess *session.Session,
 // encryptFor encrypts msg with sess; the advanced session is written to
 // t when the transaction's outgoing envelopes are sealed (flushOut).
 func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session, msg message.Message) ([]byte, error) {
+	if c.ResetPending == resetNeeded {
+		// The one place every encryption passes: a restored session
+		// never encrypts again (it would reuse message keys).
+		return nil, fmt.Errorf("%w: %s", ErrResetPending, c.name())
+	}
 	sess.SetRand(m.rand)
 	pt, err := msg.Marshal()
 	if err != nil {
@@ -208,6 +226,9 @@ func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session
 	}
 	m.sessions[c.ID] = sess
 	m.dirty[c.ID] = sess
+	if testHookEncrypted != nil {
+		testHookEncrypted(m, c.ID, pt, ct)
+	}
 	return ct, nil
 }
 
@@ -316,6 +337,9 @@ func (m *Messenger) sendLoop() {
 				break
 			}
 		}
+		if err := m.maybePruneSeen(false); err != nil && m.ctx.Err() == nil {
+			m.log.Warn("pruning the record of received messages failed", "err", err)
+		}
 		wait := time.Minute
 		now := time.Now()
 		mu.Lock()
@@ -386,6 +410,9 @@ var errPermanent = errors.New("messenger: permanent send failure")
 
 // sendOne hands one stored envelope to the recipient's relay.
 func (m *Messenger) sendOne(contact string, rec outboxRec) error {
+	if rec.Failed {
+		return fmt.Errorf("%w: the envelope could not be sealed", errPermanent)
+	}
 	rc, err := m.sendConn(m.resolve(rec.Relay), rec.Mailbox)
 	if err != nil {
 		return err

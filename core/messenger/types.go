@@ -61,7 +61,26 @@ type FileInfo struct {
 	Attach string `json:"attach,omitempty"` // vault attachment id
 	// Removed lists what the sanitizer removed (sender side).
 	Removed []string `json:"removed,omitempty"`
+	// Failed says why the download was given up ("" while it may still
+	// come); Download tries again.
+	Failed FileFailure `json:"failed,omitempty"`
 }
+
+// FileFailure is why a received file could not be downloaded.
+type FileFailure string
+
+// Reasons a download is given up.
+const (
+	// FileWrongSize: the relay's blob is not the size the file message
+	// names (plus the encryption's overhead).
+	FileWrongSize FileFailure = "wrong-size"
+	// FileDamaged: the downloaded ciphertext did not match the file
+	// message's hash (or the relay broke the protocol) maxDownloadAttempts
+	// times in a row.
+	FileDamaged FileFailure = "damaged"
+	// FileGone: the relay no longer has the blob (expired or deleted).
+	FileGone FileFailure = "gone"
+)
 
 // Preview is a link preview carried in a message, with the receiver's
 // analysis of the link.

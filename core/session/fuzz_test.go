@@ -103,6 +103,9 @@ func FuzzState(f *testing.F) {
 	_, a, b, _, _ := fuzzSeeds(f)
 	f.Add(mustMarshal(f, a))
 	f.Add(mustMarshal(f, b))
+	withPrev := clone(f, b)
+	withPrev.KeepPrevious(clone(f, a))
+	f.Add(mustMarshal(f, withPrev))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s Session
 		if err := s.UnmarshalBinary(data); err != nil {

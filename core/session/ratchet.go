@@ -133,12 +133,34 @@ type Session struct {
 	st      state
 	skipped []skippedKey
 	buf     []byte // reused for headers and associated data
+
+	// prev is the session this one replaced (KeepPrevious), kept to
+	// decrypt what the peer sent before it learned of this one. It never
+	// encrypts, and has no prev of its own.
+	prev *Session
+}
+
+// KeepPrevious keeps old inside s for decryption only: messages the peer
+// encrypted in old before it learned of s (in flight, or waiting in a
+// mailbox) still open, while everything s sends uses its own keys. One
+// previous session is kept; old's own previous one is dropped. old must
+// not be used afterwards.
+func (s *Session) KeepPrevious(old *Session) {
+	if old == nil || old == s {
+		return
+	}
+	old.prev = nil
+	old.buf = nil
+	s.prev = old
 }
 
 // SetRand sets the source of randomness for ratchet keys and header
 // nonces (crypto/rand by default, after UnmarshalBinary).
 func (s *Session) SetRand(r io.Reader) {
 	s.rand = orDefault(r)
+	if s.prev != nil {
+		s.prev.rand = s.rand
+	}
 }
 
 // Peer returns the other side's identity.
@@ -307,13 +329,24 @@ func (s *Session) openBody(mk *[keySize]byte, m *ratchetMessage, ad []byte) ([]b
 	return pt, nil
 }
 
-// Decrypt authenticates and decrypts a message. It is all-or-nothing: on
-// any error the session is exactly as before (compare MarshalBinary).
+// Decrypt authenticates and decrypts a message, in this session or else
+// in the previous one (KeepPrevious). It is all-or-nothing: on any error
+// the session is exactly as before (compare MarshalBinary).
 func (s *Session) Decrypt(msg, ad []byte) ([]byte, error) {
 	m, err := parseMessage(msg)
 	if err != nil {
 		return nil, err
 	}
+	pt, err := s.decryptCurrent(m, ad)
+	if err != nil && s.prev != nil {
+		if ppt, perr := s.prev.decryptCurrent(m, ad); perr == nil {
+			return ppt, nil
+		}
+	}
+	return pt, err
+}
+
+func (s *Session) decryptCurrent(m *ratchetMessage, ad []byte) ([]byte, error) {
 	if m.initial != nil {
 		if s.initiator || sha256.Sum256(m.initial) != s.initialHash {
 			return nil, fmt.Errorf("%w: handshake header does not belong to this session", ErrDecrypt)

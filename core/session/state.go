@@ -22,9 +22,14 @@ const (
 const (
 	adSize = len(labelSessionAD) + 1 + 2*(2+32+32)
 
-	// MaxStateSize bounds an encoded Session.
-	MaxStateSize = 2 + 1 + adSize + 32 + 64 + 7*32 + 12 + kemSeedSz +
+	// maxOneState bounds one encoded state, without a previous one.
+	maxOneState = 2 + 1 + adSize + 32 + 64 + 7*32 + 12 + kemSeedSz +
 		2 + kemEKSize + 2 + 1 + kemEKSize + kemCTSize + initialSize + 2 + MaxSkipped*(32+4+32)
+	// MaxStateSize bounds an encoded Session: its state and a previous
+	// one (KeepPrevious).
+	MaxStateSize = maxOneState + 1 + 4 + maxOneState
+
+	prevMarker = 'P'
 )
 
 // MarshalBinary encodes the session state, secret keys included (seal it
@@ -34,7 +39,8 @@ const (
 //	DHr (32) ‖ RK ‖ CKs ‖ CKr ‖ HKs ‖ HKr ‖ NHKs ‖ NHKr (32 each) ‖
 //	Ns u32 ‖ Nr u32 ‖ PN u32 ‖ [KEM seed (64)] ‖ peer KEM key (u16 len) ‖
 //	sending KEM part (u16 len) ‖ [handshake header] ‖
-//	skipped count u16 ‖ count × (HK (32) ‖ N u32 ‖ MK (32))
+//	skipped count u16 ‖ count × (HK (32) ‖ N u32 ‖ MK (32)) ‖
+//	['P' ‖ u32 length ‖ previous session (KeepPrevious), without its own]
 //
 // Absent keys are encoded as zeros.
 func (s *Session) MarshalBinary() ([]byte, error) {
@@ -83,6 +89,15 @@ func (s *Session) MarshalBinary() ([]byte, error) {
 		w.fixed(k.hk[:])
 		w.u32(k.n)
 		w.fixed(k.mk[:])
+	}
+	if s.prev != nil {
+		pb, err := s.prev.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("session: previous session: %w", err)
+		}
+		w.u8(prevMarker)
+		w.u32(uint32(len(pb)))
+		w.fixed(pb)
 	}
 	return w.b, nil
 }
@@ -154,8 +169,26 @@ func (s *Session) UnmarshalBinary(data []byte) error {
 		copy(k.mk[:], r.take(keySize, "skipped message key"))
 		n.skipped = append(n.skipped, k)
 	}
+	var prev []byte
+	if r.err == nil && len(r.b) > 0 {
+		r.expect(prevMarker, "previous session marker")
+		l := r.u32("previous session length")
+		if r.err == nil && int64(l) > int64(maxOneState) {
+			r.fail("previous session of %d bytes, limit %d", l, maxOneState)
+		}
+		prev = r.take(int(l), "previous session")
+	}
 	if err := r.done("session state"); err != nil {
 		return err
+	}
+	if prev != nil {
+		n.prev = new(Session)
+		if err := n.prev.UnmarshalBinary(prev); err != nil {
+			return fmt.Errorf("previous session: %w", err)
+		}
+		if n.prev.prev != nil {
+			return fmt.Errorf("%w: a previous session inside a previous session", ErrMalformed)
+		}
 	}
 	if _, _, err := parseSessionAD(n.ad); err != nil {
 		return fmt.Errorf("session state: %w", err)

@@ -14,6 +14,11 @@ import (
 // not finished.
 var ErrBlobIncomplete = errors.New("relayclient: blob upload not complete")
 
+// ErrBlobSize is returned by DownloadBlob when the relay's blob is not the
+// size the caller expects (the size a file message names): a relay that
+// serves a bigger blob cannot make the download run on.
+var ErrBlobSize = errors.New("relayclient: blob is not the expected size")
+
 // BlobStatus is how much of a blob the relay holds.
 type BlobStatus struct {
 	Size    int64
@@ -118,11 +123,17 @@ func (c *Client) upload(ctx context.Context, owner wire.MailboxID, id wire.BlobI
 // DownloadBlob writes blob id to w from offset on, in chunks of the relay's
 // MaxChunk, calling progress (if not nil) after each chunk with the offset
 // reached. It returns the bytes written; after an interruption, call it
-// again with offset advanced by them to resume.
-func (c *Client) DownloadBlob(ctx context.Context, id wire.BlobID, w io.Writer, offset int64, progress func(done, total int64)) (int64, error) {
+// again with offset advanced by them to resume. size is the blob's size as
+// the caller knows it: a blob of another size is refused (ErrBlobSize)
+// before anything is read, so at most size bytes are ever written. A
+// negative size accepts the relay's.
+func (c *Client) DownloadBlob(ctx context.Context, id wire.BlobID, w io.Writer, offset, size int64, progress func(done, total int64)) (int64, error) {
 	st, err := c.StatBlob(ctx, id)
 	if err != nil {
 		return 0, err
+	}
+	if size >= 0 && st.Size != size {
+		return 0, fmt.Errorf("relayclient: download blob %v: %w: the relay has %d bytes, want %d", id, ErrBlobSize, st.Size, size)
 	}
 	if st.Have < st.Size {
 		return 0, fmt.Errorf("relayclient: download blob %v: %w (%d of %d bytes)", id, ErrBlobIncomplete, st.Have, st.Size)

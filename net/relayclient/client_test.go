@@ -816,7 +816,7 @@ func TestBlobUploadDownload(t *testing.T) {
 			}
 			var buf bytes.Buffer
 			calls = nil
-			n, err := c.DownloadBlob(ctx, id, &buf, 0, func(done, total int64) { calls = append(calls, [2]int64{done, total}) })
+			n, err := c.DownloadBlob(ctx, id, &buf, 0, -1, func(done, total int64) { calls = append(calls, [2]int64{done, total}) })
 			if err != nil || n != int64(size) {
 				t.Fatalf("download: got %d, %v; want %d", n, err, size)
 			}
@@ -829,15 +829,30 @@ func TestBlobUploadDownload(t *testing.T) {
 			if size > 0 {
 				off := int64(size / 3)
 				buf.Reset()
-				n, err := c.DownloadBlob(ctx, id, &buf, off, nil)
+				n, err := c.DownloadBlob(ctx, id, &buf, off, -1, nil)
 				if err != nil || !bytes.Equal(buf.Bytes(), data[off:]) || n != int64(size)-off {
 					t.Errorf("download from %d: got %d bytes, %v", off, n, err)
 				}
 			}
 		})
 	}
-	if _, err := c.DownloadBlob(ctx, wire.BlobID{1}, io.Discard, 0, nil); !errors.Is(err, &wire.Error{Code: wire.CodeNotFound}) {
+	if _, err := c.DownloadBlob(ctx, wire.BlobID{1}, io.Discard, 0, -1, nil); !errors.Is(err, &wire.Error{Code: wire.CodeNotFound}) {
 		t.Errorf("unknown blob: got %v, want not-found", err)
+	}
+	// A blob of another size than the caller expects is refused before
+	// anything is read (a relay cannot make a download run on).
+	sized, err := c.UploadBlob(ctx, mb.ID, bytes.NewReader(make([]byte, 3000)), 3000, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int64{2999, 3001, 0} {
+		var buf bytes.Buffer
+		if n, err := c.DownloadBlob(ctx, sized, &buf, 0, want, nil); !errors.Is(err, ErrBlobSize) || n != 0 || buf.Len() != 0 {
+			t.Errorf("blob of 3000 bytes, expecting %d: got %d bytes, %v; want none, ErrBlobSize", want, n, err)
+		}
+	}
+	if n, err := c.DownloadBlob(ctx, sized, io.Discard, 0, 3000, nil); err != nil || n != 3000 {
+		t.Errorf("blob of 3000 bytes, expecting 3000: got %d, %v", n, err)
 	}
 	if _, err := c.UploadBlob(ctx, mb.ID, bytes.NewReader(nil), int64(r.hello.MaxBlob)+1, 0, nil); !errors.Is(err, &wire.Error{Code: wire.CodeTooLarge}) {
 		t.Errorf("blob over the limit: got %v, want too-large", err)
@@ -875,7 +890,7 @@ func TestResumeUpload(t *testing.T) {
 	if id == (wire.BlobID{}) {
 		t.Fatal("interrupted upload returned no blob id")
 	}
-	if _, err := c.DownloadBlob(ctx, id, io.Discard, 0, nil); !errors.Is(err, ErrBlobIncomplete) {
+	if _, err := c.DownloadBlob(ctx, id, io.Discard, 0, -1, nil); !errors.Is(err, ErrBlobIncomplete) {
 		t.Errorf("download of a partial blob: got %v, want ErrBlobIncomplete", err)
 	}
 	var calls []int64
@@ -886,7 +901,7 @@ func TestResumeUpload(t *testing.T) {
 		t.Errorf("resumed upload progress: got %v, want 5 calls from 4000", calls)
 	}
 	var buf bytes.Buffer
-	if _, err := c.DownloadBlob(ctx, id, &buf, 0, nil); err != nil || !bytes.Equal(buf.Bytes(), data) {
+	if _, err := c.DownloadBlob(ctx, id, &buf, 0, -1, nil); err != nil || !bytes.Equal(buf.Bytes(), data) {
 		t.Errorf("download after resume: %v, equal %v", err, bytes.Equal(buf.Bytes(), data))
 	}
 	if err := c.ResumeUpload(ctx, mb.ID, id, bytes.NewReader(data), 5, nil); err == nil {

@@ -385,7 +385,7 @@ func TestE2EBlobs(t *testing.T) {
 			t.Errorf("progress: %d calls ending at %d, want %d ending at %d", len(calls), calls[len(calls)-1], chunks, size)
 		}
 		h := sha256.New()
-		n, err := bob.DownloadBlob(ctx, id, h, 0, nil)
+		n, err := bob.DownloadBlob(ctx, id, h, 0, -1, nil)
 		if err != nil || n != size {
 			t.Fatalf("download: %d bytes, %v", n, err)
 		}
@@ -395,11 +395,11 @@ func TestE2EBlobs(t *testing.T) {
 
 		// An interrupted download resumes from where it stopped.
 		var buf bytes.Buffer
-		n, err = bob.DownloadBlob(ctx, id, &failingWriter{w: &buf, limit: 1 << 20}, 0, nil)
+		n, err = bob.DownloadBlob(ctx, id, &failingWriter{w: &buf, limit: 1 << 20}, 0, -1, nil)
 		if err == nil || n != 1<<20 {
 			t.Fatalf("download to a full disk: %d bytes, %v", n, err)
 		}
-		if _, err := bob.DownloadBlob(ctx, id, &buf, n, nil); err != nil {
+		if _, err := bob.DownloadBlob(ctx, id, &buf, n, -1, nil); err != nil {
 			t.Fatal(err)
 		}
 		if sha256.Sum256(buf.Bytes()) != sum {
@@ -429,7 +429,7 @@ func TestE2EBlobs(t *testing.T) {
 			t.Errorf("resumed upload: %d progress calls, want %d", calls, chunks-3)
 		}
 		h := sha256.New()
-		if _, err := bob.DownloadBlob(ctx, id, h, 0, nil); err != nil || [32]byte(h.Sum(nil)) != sum {
+		if _, err := bob.DownloadBlob(ctx, id, h, 0, -1, nil); err != nil || [32]byte(h.Sum(nil)) != sum {
 			t.Errorf("download after resume: %v, SHA-256 equal %v", err, [32]byte(h.Sum(nil)) == sum)
 		}
 	})
@@ -451,7 +451,7 @@ func TestE2EBlobs(t *testing.T) {
 			}
 		}
 		h := sha256.New()
-		if _, err := bob.DownloadBlob(ctx, id, h, 0, nil); err != nil || [32]byte(h.Sum(nil)) != sum {
+		if _, err := bob.DownloadBlob(ctx, id, h, 0, -1, nil); err != nil || [32]byte(h.Sum(nil)) != sum {
 			t.Errorf("download after the cut: %v, SHA-256 equal %v", err, [32]byte(h.Sum(nil)) == sum)
 		}
 	})
