@@ -27,7 +27,7 @@ func sendForgedFile(t *testing.T, alice *Messenger, relayURL, name string, blob 
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := alice.conn(alice.resolve(relayURL), c.ID)
+	rc, err := alice.readConn(alice.resolve(relayURL), c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestDownloadOfAGenuineFile(t *testing.T) {
 	}
 	sum := sha256.Sum256(enc.Bytes())
 	c, _ := alice.findContact("Bob")
-	rc, err := alice.conn(alice.resolve(relayURL), c.ID)
+	rc, err := alice.readConn(alice.resolve(relayURL), c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
