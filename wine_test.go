@@ -2,7 +2,7 @@
 
 package main
 
-// TestSmokeWine runs the packaged Windows app under Wine and Xvfb, as
+// TestWindowsUnderWine runs the packaged Windows app under Wine and Xvfb, as
 // `make package-check` does (EPHEMERA_WINE_EXE=path to the .exe; without
 // it the test is skipped, and package-check fails if it did not pass):
 //
@@ -36,7 +36,7 @@ import (
 	"time"
 )
 
-func TestSmokeWine(t *testing.T) {
+func TestWindowsUnderWine(t *testing.T) {
 	exe := os.Getenv("EPHEMERA_WINE_EXE")
 	if exe == "" {
 		t.Skip("skipped: set EPHEMERA_WINE_EXE to the Windows .exe (make package-check does)")

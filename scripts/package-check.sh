@@ -261,13 +261,13 @@ if [ -z "${SKIP_WINDOWS:-}" ]; then
 	want_win="ephemera $VERSION $(go env GOVERSION) windows/amd64 (commit $COMMIT)"
 	EPHEMERA_WINE_EXE=$exe EPHEMERA_WINE_WANT_VERSION=$want_win \
 		EPHEMERA_WINE_SCREENSHOT=$DIST/windows-amd64/wine-window.png \
-		go test -count=1 -v -timeout 20m -run '^TestSmokeWine$' . >"$scratch/wine.out" 2>&1 || {
+		go test -count=1 -v -timeout 20m -run '^TestWindowsUnderWine$' . >"$scratch/wine.out" 2>&1 || {
 		cat "$scratch/wine.out"
-		die "the Windows app under Wine (TestSmokeWine)"
+		die "the Windows app under Wine (TestWindowsUnderWine)"
 	}
-	grep -q -- '--- PASS: TestSmokeWine' "$scratch/wine.out" || {
+	grep -q -- '--- PASS: TestWindowsUnderWine' "$scratch/wine.out" || {
 		cat "$scratch/wine.out"
-		die "TestSmokeWine did not pass (skipped?)"
+		die "TestWindowsUnderWine did not pass (skipped?)"
 	}
 	ok "under Wine: $(grep -o -- '--version: .*' "$scratch/wine.out" | head -1); $(grep -o 'window 0x[0-9a-f]* is .*' "$scratch/wine.out" | head -1); exits 0 on Alt+F4"
 fi
