@@ -259,7 +259,7 @@ func (m *Messenger) handleRatchetMessage(t *vault.Tx, r *received, owner string,
 		return err
 	}
 	ad := messageAD(roleContact, mb)
-	pt, err := sess.Decrypt(ct, ad)
+	pt, err := m.decryptFrom(c, sess, ct, ad)
 	if err != nil {
 		// Perhaps a new session: a reset from the contact, started from
 		// the prekeys on our mailbox for them, or another identity's

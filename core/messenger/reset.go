@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ephemera-im/ephemera/core/identity"
 	"github.com/ephemera-im/ephemera/core/message"
@@ -12,6 +13,20 @@ import (
 	"github.com/ephemera-im/ephemera/net/wsconn"
 	"github.com/ephemera-im/ephemera/storage/vault"
 )
+
+// keepPreviousFor bounds how long a session renewed after a restore still
+// opens messages of the session it replaced (contactRec.PrevUntil): the
+// first message in the new session ends it sooner (session.Decrypt).
+const keepPreviousFor = 7 * 24 * time.Hour
+
+// decryptFrom decrypts a message from contact c in sess, once the time
+// for the previous session (PrevUntil) is over without it.
+func (m *Messenger) decryptFrom(c *contactRec, sess *session.Session, ct, ad []byte) ([]byte, error) {
+	if sess.HasPrevious() && (c.PrevUntil.IsZero() || !m.now().Before(c.PrevUntil)) {
+		sess.DropPrevious()
+	}
+	return sess.Decrypt(ct, ad)
+}
 
 // ResetSession starts a new session with a contact, from the prekeys on
 // their mailbox for us. Their side accepts it silently when it comes from
@@ -62,15 +77,19 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 	renewed := false
 	err = m.update(func(t *vault.Tx) error {
 		var err error
-		if renewed, err = clearResetPending(t, c); err != nil {
+		if renewed, err = clearResetPending(t, c, m.now().Add(keepPreviousFor)); err != nil {
 			return err
 		}
-		// What the contact sent in the old session before learning of
-		// this one still opens; nothing is encrypted with it again.
-		if old, err := m.sessionIn(t, c.ID); err == nil {
-			sess.KeepPrevious(old)
-		} else if !errors.Is(err, vault.ErrNotFound) {
-			return err
+		// Renewing after a restore, what the contact sent in the old
+		// session before learning of this one still opens, for a while;
+		// nothing is encrypted with it again. A reset the user asks for
+		// keeps nothing: it must shut out whoever holds the old state.
+		if renewed {
+			if old, err := m.sessionIn(t, c.ID); err == nil {
+				sess.KeepPrevious(old)
+			} else if !errors.Is(err, vault.ErrNotFound) {
+				return err
+			}
 		}
 		if _, err := m.queueWith(t, c, sess, &message.Control{Type: ctlHello, Data: mustJSON(h)}, message.Expiry{}, nil); err != nil {
 			return err
