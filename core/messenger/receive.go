@@ -416,6 +416,9 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 		c.Bundle = b.Marshal() // same keys, perhaps a new pseudonym or envelope key
 		c.Theirs = theirs
 		c.Answered = true
+		if c.ResetPending == resetNeeded {
+			c.ResetPending = 0 // their new session replaces the restored one
+		}
 		if err := m.putSession(t, c.ID, sess); err != nil {
 			return err
 		}
