@@ -51,7 +51,7 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 	}
 	peer, prekey, entry, err := claimPrekey(ctx, rc, c.Theirs.ID, c.Theirs.Token)
 	if err != nil {
-		return fmt.Errorf("messenger: claim %s's prekey: %w", c.name(), err)
+		return fmt.Errorf("messenger: claim the prekey of contact %s: %w", c.ID, err)
 	}
 	known := c.Bundle
 	if len(c.KeyChanged) > 0 {
@@ -62,7 +62,7 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 		return err
 	}
 	if !ed25519Equal(kb.SigningKey, peer.SigningKey) || !bytesEqual(kb.DHKey, peer.DHKey) {
-		return fmt.Errorf("messenger: the relay's keys for %s are not the ones we know", c.name())
+		return fmt.Errorf("messenger: the relay's keys for contact %s are not the ones we know", c.ID)
 	}
 	dh, err := ecdh.X25519().NewPublicKey(peer.DHKey)
 	if err != nil {
