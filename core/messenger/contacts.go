@@ -607,6 +607,11 @@ func (m *Messenger) AcceptKeyChange(name string) (Contact, error) {
 		m.sessions[c.ID] = sess
 		c.Bundle, c.Pseudonym, c.Theirs = c.KeyChanged, nb.Pseudonym, *c.RequestTheirs
 		c.KeyChanged, c.RequestTheirs, c.Verified, c.Answered = nil, nil, false, true
+		if c.ResetPending == resetNeeded {
+			// The request's session replaces the restored one: nothing
+			// encrypted in it repeats a key (restore.go).
+			c.ResetPending = 0
+		}
 		notice, err = m.addNotice(t, c, &noticeRec{Type: "key-accepted", By: "me"}, message.Expiry{Timer: c.Timer})
 		return err
 	})

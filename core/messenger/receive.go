@@ -259,7 +259,7 @@ func (m *Messenger) handleRatchetMessage(t *vault.Tx, r *received, owner string,
 		return err
 	}
 	ad := messageAD(roleContact, mb)
-	pt, err := sess.Decrypt(ct, ad)
+	pt, err := m.decryptFrom(c, sess, ct, ad)
 	if err != nil {
 		// Perhaps a new session: a reset from the contact, started from
 		// the prekeys on our mailbox for them, or another identity's
@@ -416,6 +416,9 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 		c.Bundle = b.Marshal() // same keys, perhaps a new pseudonym or envelope key
 		c.Theirs = theirs
 		c.Answered = true
+		if c.ResetPending == resetNeeded {
+			c.ResetPending = 0 // their new session replaces the restored one
+		}
 		if err := m.putSession(t, c.ID, sess); err != nil {
 			return err
 		}

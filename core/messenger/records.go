@@ -174,9 +174,13 @@ type contactRec struct {
 	// the new session's hello is queued (resetQueued: nothing else is
 	// sent until the relay has it, so it arrives first). See restore.go.
 	ResetPending resetState `json:"reset_pending,omitempty"`
-	Created      time.Time  `json:"created"`
-	Activity     time.Time  `json:"activity"`
-	Unread       int        `json:"unread,omitempty"`
+	// PrevUntil: after a session renewed after a restore, messages of the
+	// session it replaced open until then (keepPreviousFor), or until the
+	// first one of the new session.
+	PrevUntil time.Time `json:"prev_until,omitzero"`
+	Created   time.Time `json:"created"`
+	Activity  time.Time `json:"activity"`
+	Unread    int       `json:"unread,omitempty"`
 }
 
 func (c *contactRec) name() string {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ephemera-im/ephemera/core/identity"
 	"github.com/ephemera-im/ephemera/core/message"
@@ -12,6 +13,20 @@ import (
 	"github.com/ephemera-im/ephemera/net/wsconn"
 	"github.com/ephemera-im/ephemera/storage/vault"
 )
+
+// keepPreviousFor bounds how long a session renewed after a restore still
+// opens messages of the session it replaced (contactRec.PrevUntil): the
+// first message in the new session ends it sooner (session.Decrypt).
+const keepPreviousFor = 7 * 24 * time.Hour
+
+// decryptFrom decrypts a message from contact c in sess, once the time
+// for the previous session (PrevUntil) is over without it.
+func (m *Messenger) decryptFrom(c *contactRec, sess *session.Session, ct, ad []byte) ([]byte, error) {
+	if sess.HasPrevious() && (c.PrevUntil.IsZero() || !m.now().Before(c.PrevUntil)) {
+		sess.DropPrevious()
+	}
+	return sess.Decrypt(ct, ad)
+}
 
 // ResetSession starts a new session with a contact, from the prekeys on
 // their mailbox for us. Their side accepts it silently when it comes from
@@ -36,7 +51,7 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 	}
 	peer, prekey, entry, err := claimPrekey(ctx, rc, c.Theirs.ID, c.Theirs.Token)
 	if err != nil {
-		return fmt.Errorf("messenger: claim %s's prekey: %w", c.name(), err)
+		return fmt.Errorf("messenger: claim the prekey of contact %s: %w", c.ID, err)
 	}
 	known := c.Bundle
 	if len(c.KeyChanged) > 0 {
@@ -47,7 +62,7 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 		return err
 	}
 	if !ed25519Equal(kb.SigningKey, peer.SigningKey) || !bytesEqual(kb.DHKey, peer.DHKey) {
-		return fmt.Errorf("messenger: the relay's keys for %s are not the ones we know", c.name())
+		return fmt.Errorf("messenger: the relay's keys for contact %s are not the ones we know", c.ID)
 	}
 	dh, err := ecdh.X25519().NewPublicKey(peer.DHKey)
 	if err != nil {
@@ -62,15 +77,19 @@ func (m *Messenger) resetLocked(ctx context.Context, c *contactRec) error {
 	renewed := false
 	err = m.update(func(t *vault.Tx) error {
 		var err error
-		if renewed, err = clearResetPending(t, c); err != nil {
+		if renewed, err = clearResetPending(t, c, m.now().Add(keepPreviousFor)); err != nil {
 			return err
 		}
-		// What the contact sent in the old session before learning of
-		// this one still opens; nothing is encrypted with it again.
-		if old, err := m.sessionIn(t, c.ID); err == nil {
-			sess.KeepPrevious(old)
-		} else if !errors.Is(err, vault.ErrNotFound) {
-			return err
+		// Renewing after a restore, what the contact sent in the old
+		// session before learning of this one still opens, for a while;
+		// nothing is encrypted with it again. A reset the user asks for
+		// keeps nothing: it must shut out whoever holds the old state.
+		if renewed {
+			if old, err := m.sessionIn(t, c.ID); err == nil {
+				sess.KeepPrevious(old)
+			} else if !errors.Is(err, vault.ErrNotFound) {
+				return err
+			}
 		}
 		if _, err := m.queueWith(t, c, sess, &message.Control{Type: ctlHello, Data: mustJSON(h)}, message.Expiry{}, nil); err != nil {
 			return err

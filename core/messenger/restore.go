@@ -74,8 +74,8 @@ func (m *Messenger) retireRestoredSessions() error {
 // the restored one: its hello may be encrypted, and the contact waits
 // (resetQueued) until the hello is on the relay (awaitHelloSent), so that
 // the contact sees the new session before anything sent in it. It
-// reports whether it did.
-func clearResetPending(t *vault.Tx, c *contactRec) (bool, error) {
+// reports whether it did. The previous session opens until prevUntil.
+func clearResetPending(t *vault.Tx, c *contactRec, prevUntil time.Time) (bool, error) {
 	if c.ResetPending != resetNeeded {
 		return false, nil
 	}
@@ -84,6 +84,7 @@ func clearResetPending(t *vault.Tx, c *contactRec) (bool, error) {
 		return false, err
 	}
 	cur.ResetPending, c.ResetPending = resetQueued, resetQueued
+	cur.PrevUntil, c.PrevUntil = prevUntil, prevUntil
 	return true, putContact(t, cur)
 }
 

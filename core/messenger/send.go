@@ -213,7 +213,7 @@ func (m *Messenger) encryptFor(t *vault.Tx, c *contactRec, sess *session.Session
 	if c.ResetPending == resetNeeded {
 		// The one place every encryption passes: a restored session
 		// never encrypts again (it would reuse message keys).
-		return nil, fmt.Errorf("%w: %s", ErrResetPending, c.name())
+		return nil, fmt.Errorf("%w: %s", ErrResetPending, "contact "+c.ID)
 	}
 	sess.SetRand(m.rand)
 	pt, err := msg.Marshal()

@@ -64,3 +64,33 @@ func TestKeepPrevious(t *testing.T) {
 		t.Errorf("nested previous session: got %v, want ErrMalformed", err)
 	}
 }
+
+// The first message that opens in the new session drops the previous
+// one: what the old state encrypts afterwards (a stolen copy of it) no
+// longer opens, and the drop survives MarshalBinary.
+func TestPreviousDroppedByNewSessionMessage(t *testing.T) {
+	w := newWorld(t, 32, 2)
+	a, b := w.pair(t, w.up.OneTime[0])
+	recv(t, a, send(t, b, "reply"), "reply")
+	a2, err := Initiate(w.alice, w.bob.Public(), w.up.Bundle, w.up.OneTime[1], w.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.KeepPrevious(a)
+	first := send(t, a2, "new session")
+	recv(t, a2, send(t, b, "old, in flight"), "old, in flight")
+	if !a2.HasPrevious() {
+		t.Fatal("an old-session message dropped the previous session")
+	}
+	b2, _, err := Respond(w.bob, w.store, first, nil, w.r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, a2, send(t, b2, "in the new session"), "in the new session")
+	if a2.HasPrevious() {
+		t.Fatal("the previous session outlived a new-session message")
+	}
+	a3 := clone(t, a2)
+	a3.SetRand(w.r)
+	mustReject(t, a3, send(t, b, "forged in the old session"), nil, "an old-session message after the new session spoke")
+}

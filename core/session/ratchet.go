@@ -330,8 +330,11 @@ func (s *Session) openBody(mk *[keySize]byte, m *ratchetMessage, ad []byte) ([]b
 }
 
 // Decrypt authenticates and decrypts a message, in this session or else
-// in the previous one (KeepPrevious). It is all-or-nothing: on any error
-// the session is exactly as before (compare MarshalBinary).
+// in the previous one (KeepPrevious). The first message that opens in
+// this session drops the previous one: the peer has it, so whoever still
+// holds the old state (a stolen backup) can no longer write in it. It is
+// all-or-nothing: on any error the session is exactly as before (compare
+// MarshalBinary).
 func (s *Session) Decrypt(msg, ad []byte) ([]byte, error) {
 	m, err := parseMessage(msg)
 	if err != nil {
@@ -343,8 +346,23 @@ func (s *Session) Decrypt(msg, ad []byte) ([]byte, error) {
 			return ppt, nil
 		}
 	}
+	if err == nil {
+		s.DropPrevious()
+	}
 	return pt, err
 }
+
+// DropPrevious forgets the previous session (KeepPrevious), so that
+// nothing encrypted in it opens any more.
+func (s *Session) DropPrevious() {
+	if s.prev != nil {
+		s.prev.st.wipe()
+		s.prev = nil
+	}
+}
+
+// HasPrevious reports whether a previous session is kept (KeepPrevious).
+func (s *Session) HasPrevious() bool { return s.prev != nil }
 
 func (s *Session) decryptCurrent(m *ratchetMessage, ad []byte) ([]byte, error) {
 	if m.initial != nil {
