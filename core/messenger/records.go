@@ -25,7 +25,7 @@ const (
 	setInvite          = "invite/"          // setting prefix: inviteRec by id
 	setSeenEnv         = "seen/e/"          // setting prefix: envelope digests already handled, by owner (seen.go)
 	setSeenMsg         = "seen/m/"          // setting prefix: message ids already stored, by contact (seen.go)
-	setSeenHS          = "seen/h/"          // setting prefix: ids of first messages of handshakes acted on
+	setSeenHS          = "seen/h/"          // setting prefix: ids of first messages of handshakes acted on, by owner (seen.go)
 	setMsgIndex        = "msgidx/"          // setting prefix: message id → conversation and seq
 	setFile            = "xfer/"            // setting prefix: fileRec by message id
 )
