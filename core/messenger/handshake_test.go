@@ -1,6 +1,7 @@
 package messenger
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/hex"
@@ -208,5 +209,84 @@ func TestHandshakeRecordsAreBoundedAndExpire(t *testing.T) {
 		if b := setting(t, alice, name); b != nil {
 			t.Errorf("%s: %d bytes kept after %v", name, len(b), seenTTL)
 		}
+	}
+}
+
+// Identity requests on a contact's mailbox, which anyone (the relay
+// too) can make without end, add a notice only for a new requester and
+// at most one an hour per contact (review of issue 16 item 1).
+func TestRepeatedIdentityRequestsAreBounded(t *testing.T) {
+	clock := newTestClock()
+	relayURL, st := startRecordingRelay(t)
+	alice, aliceDir := createWithClock(t, "Alice", relayURL, clock)
+	bob, _ := createWithClock(t, "Bob", relayURL, clock)
+	aB, _ := meet(t, alice, bob)
+	ab, err := alice.findContact(aB.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// deliver has Alice read the handshakes of ids, in order.
+	deliver := func(ids ...*identity.Identity) {
+		t.Helper()
+		if err := alice.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			env, _ := forgeHandshake(t, st, alice, ab, id, relayURL)
+			st.inject(t, ab.Mine.ID, env)
+		}
+		cfg := testConfig(aliceDir, "", "")
+		cfg.Now = clock.now
+		alice, err = Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { alice.Close() })
+		st.waitDrained(t, ab.Mine.ID)
+		syncAll(t, alice)
+	}
+	newID := func() *identity.Identity {
+		id, err := identity.Generate(rand.Reader, "Mallory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	pending := func() []byte {
+		c, err := alice.findContact(aB.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.KeyChanged
+	}
+
+	mallory := newID()
+	same := make([]*identity.Identity, 50)
+	for i := range same {
+		same[i] = mallory
+	}
+	deliver(same...)
+	if got := notices(t, alice, ab.ID, "key-request"); got != 1 {
+		t.Fatalf("50 requests by one identity: %d notices, want 1", got)
+	}
+
+	others := make([]*identity.Identity, 50)
+	for i := range others {
+		others[i] = newID()
+	}
+	clock.advance(time.Minute)
+	deliver(others...)
+	if got := notices(t, alice, ab.ID, "key-request"); got != 1 {
+		t.Fatalf("50 requests by other identities within the hour: %d notices, want still 1", got)
+	}
+	if !bytes.Equal(pending(), others[len(others)-1].Bundle().Marshal()) {
+		t.Error("the pending request is not the latest one")
+	}
+
+	// An hour after the notice, a new requester is shown again.
+	clock.advance(requestNoticeEvery)
+	deliver(newID())
+	if got := notices(t, alice, ab.ID, "key-request"); got != 2 {
+		t.Fatalf("a new request an hour later: %d notices, want 2", got)
 	}
 }

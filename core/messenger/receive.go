@@ -435,9 +435,18 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 		if err := t.PutSession(pendingSession(c.ID), sb); err != nil {
 			return err
 		}
+		// Anyone (the relay too) can make requests without end: only a
+		// new requester adds a notice, at most one per contact per
+		// requestNoticeEvery; the others only replace the pending request.
+		now := m.now()
+		if !sameRequester(c.KeyChanged, b) && (c.RequestNoticed.IsZero() || now.Sub(c.RequestNoticed) >= requestNoticeEvery || now.Before(c.RequestNoticed)) {
+			c.RequestNoticed = now.UTC()
+			notice = &noticeRec{Type: "key-request", By: c.ID}
+		}
 		c.KeyChanged, c.RequestTheirs = b.Marshal(), &theirs
-		notice = &noticeRec{Type: "key-request", By: c.ID}
-		r.events = append(r.events, IdentityRequest{Contact: c.public(), Pseudonym: b.Pseudonym})
+		if notice != nil {
+			r.events = append(r.events, IdentityRequest{Contact: c.public(), Pseudonym: b.Pseudonym})
+		}
 	}
 	if err := putContact(t, c); err != nil {
 		return err
@@ -450,12 +459,31 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 		return err
 	}
 	m.prekeys = store
+	r.events = append(r.events, ContactChanged{Contact: c.public()})
+	if notice == nil {
+		return nil
+	}
 	pm, err := m.addNotice(t, c, notice, message.Expiry{Timer: c.Timer})
 	if err != nil {
 		return err
 	}
-	r.events = append(r.events, ContactChanged{Contact: c.public()}, MessageAdded{Message: pm})
+	r.events = append(r.events, MessageAdded{Message: pm})
 	return nil
+}
+
+// requestNoticeEvery is the least time between two notices of identity
+// requests on one contact's mailbox: what bounds the notices, events
+// and vault records an outsider's handshakes add.
+const requestNoticeEvery = time.Hour
+
+// sameRequester reports whether the pending request (a bundle, or
+// nothing) is by b's identity.
+func sameRequester(pending []byte, b *identity.Bundle) bool {
+	if len(pending) == 0 {
+		return false
+	}
+	p, err := identity.ParseBundle(pending)
+	return err == nil && ed25519Equal(p.SigningKey, b.SigningKey) && bytesEqual(p.DHKey, b.DHKey)
 }
 
 // parseHello decodes a hello control message.

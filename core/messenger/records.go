@@ -162,6 +162,9 @@ type contactRec struct {
 	// and RequestTheirs is where it wants to be written to.
 	KeyChanged    []byte       `json:"key_changed,omitempty"`
 	RequestTheirs *peerMailbox `json:"request_theirs,omitempty"`
+	// RequestNoticed is when a request last added a notice (at most one
+	// per requestNoticeEvery, see handleReset).
+	RequestNoticed time.Time `json:"request_noticed,omitempty"`
 	// OldVersion: their last unreadable message was made by protocol
 	// version 1 (reported once, until they send a readable one).
 	OldVersion bool `json:"old_version,omitempty"`
