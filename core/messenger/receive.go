@@ -343,7 +343,7 @@ func (m *Messenger) handleInviteEnvelope(t *vault.Tx, r *received, inviteID stri
 	if !ok {
 		return nil
 	}
-	if fresh, err := firstHandshake(t, msg.ID); err != nil || !fresh {
+	if fresh, err := r.firstHandshake(t, "invite:"+inviteID, "", msg.ID, m.now()); err != nil || !fresh {
 		return err // a replayed handshake
 	}
 	c, err := m.helloContact(t, &inv, sess, h)
@@ -401,18 +401,25 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 	if !ed25519Equal(b.SigningKey, peer.Signing) || !bytesEqual(b.DHKey, peer.DH.Bytes()) {
 		return nil
 	}
-	// A handshake acts once: a replay (of a reset made with the
-	// last-resort key, which the prekeys cannot refuse) changes nothing.
-	if fresh, err := firstHandshake(t, msg.ID); err != nil || !fresh {
-		return err
-	}
 	old, err := identity.ParseBundle(c.Bundle)
 	if err != nil {
 		return err
 	}
+	same := ed25519Equal(old.SigningKey, b.SigningKey) && bytesEqual(old.DHKey, b.DHKey)
+	// A handshake acts once: a replay (of a reset made with the
+	// last-resort key, which the prekeys cannot refuse) changes nothing.
+	// Other identities' handshakes are remembered apart, so that a flood
+	// of them cannot push the contact's own out of its bounded set.
+	mine, others := c.ID, "req:"+c.ID
+	if !same {
+		mine, others = others, mine
+	}
+	if fresh, err := r.firstHandshake(t, mine, others, msg.ID, m.now()); err != nil || !fresh {
+		return err
+	}
 	theirs := peerMailbox{Relay: h.Relay, ID: h.Mailbox, Token: h.Token}
 	var notice *noticeRec
-	if ed25519Equal(old.SigningKey, b.SigningKey) && bytesEqual(old.DHKey, b.DHKey) {
+	if same {
 		c.Bundle = b.Marshal() // same keys, perhaps a new pseudonym or envelope key
 		c.Theirs = theirs
 		c.Answered = true
@@ -431,9 +438,18 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 		if err := t.PutSession(pendingSession(c.ID), sb); err != nil {
 			return err
 		}
+		// Anyone (the relay too) can make requests without end: only a
+		// new requester adds a notice, at most one per contact per
+		// requestNoticeEvery; the others only replace the pending request.
+		now := m.now()
+		if !sameRequester(c.KeyChanged, b) && (c.RequestNoticed.IsZero() || now.Sub(c.RequestNoticed) >= requestNoticeEvery || now.Before(c.RequestNoticed)) {
+			c.RequestNoticed = now.UTC()
+			notice = &noticeRec{Type: "key-request", By: c.ID}
+		}
 		c.KeyChanged, c.RequestTheirs = b.Marshal(), &theirs
-		notice = &noticeRec{Type: "key-request", By: c.ID}
-		r.events = append(r.events, IdentityRequest{Contact: c.public(), Pseudonym: b.Pseudonym})
+		if notice != nil {
+			r.events = append(r.events, IdentityRequest{Contact: c.public(), Pseudonym: b.Pseudonym})
+		}
 	}
 	if err := putContact(t, c); err != nil {
 		return err
@@ -446,12 +462,31 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 		return err
 	}
 	m.prekeys = store
+	r.events = append(r.events, ContactChanged{Contact: c.public()})
+	if notice == nil {
+		return nil
+	}
 	pm, err := m.addNotice(t, c, notice, message.Expiry{Timer: c.Timer})
 	if err != nil {
 		return err
 	}
-	r.events = append(r.events, ContactChanged{Contact: c.public()}, MessageAdded{Message: pm})
+	r.events = append(r.events, MessageAdded{Message: pm})
 	return nil
+}
+
+// requestNoticeEvery is the least time between two notices of identity
+// requests on one contact's mailbox: what bounds the notices, events
+// and vault records an outsider's handshakes add.
+const requestNoticeEvery = time.Hour
+
+// sameRequester reports whether the pending request (a bundle, or
+// nothing) is by b's identity.
+func sameRequester(pending []byte, b *identity.Bundle) bool {
+	if len(pending) == 0 {
+		return false
+	}
+	p, err := identity.ParseBundle(pending)
+	return err == nil && ed25519Equal(p.SigningKey, b.SigningKey) && bytesEqual(p.DHKey, b.DHKey)
 }
 
 // parseHello decodes a hello control message.
@@ -468,18 +503,25 @@ func parseHello(pt []byte) (message.Message, hello, bool) {
 	return msg, h, true
 }
 
-// firstHandshake records the id of a handshake's first message and
-// reports whether it was new: a replayed handshake is recognised by it
-// whatever envelope it comes in (the envelope's digest catches only
-// the same bytes).
-func firstHandshake(t *vault.Tx, id message.ID) (bool, error) {
-	key := setSeenHS + hex.EncodeToString(id[:])
-	if _, err := t.Setting(key); err == nil {
-		return false, nil
-	} else if !errors.Is(err, vault.ErrNotFound) {
-		return false, err
+// firstHandshake remembers the id of a handshake's first message in the
+// seen set of scope (seen.go: bounded, and expired after seenTTL, which
+// outlives the last-resort key that alone can open a handshake again)
+// and reports whether it was new, in that set and in the one of also
+// (if not ""). A replayed handshake is recognised by it whatever
+// envelope it comes in (the envelope's digest catches only the same
+// bytes).
+func (r *received) firstHandshake(t *vault.Tx, scope, also string, id message.ID, now time.Time) (bool, error) {
+	if also != "" {
+		set, err := r.seen.get(t, setSeenHS+also)
+		if err != nil {
+			return false, err
+		}
+		if set.index[[16]byte(id[:])] {
+			return false, nil
+		}
 	}
-	return true, t.PutSetting(key, []byte{1})
+	dup, err := r.seen.seen(t, setSeenHS+scope, id[:], now)
+	return !dup, err
 }
 
 // handlePlaintext acts on a decrypted message from contact c.

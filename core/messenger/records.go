@@ -25,7 +25,7 @@ const (
 	setInvite          = "invite/"          // setting prefix: inviteRec by id
 	setSeenEnv         = "seen/e/"          // setting prefix: envelope digests already handled, by owner (seen.go)
 	setSeenMsg         = "seen/m/"          // setting prefix: message ids already stored, by contact (seen.go)
-	setSeenHS          = "seen/h/"          // setting prefix: ids of first messages of handshakes acted on
+	setSeenHS          = "seen/h/"          // setting prefix: ids of first messages of handshakes acted on, by owner (seen.go)
 	setMsgIndex        = "msgidx/"          // setting prefix: message id → conversation and seq
 	setFile            = "xfer/"            // setting prefix: fileRec by message id
 )
@@ -162,6 +162,9 @@ type contactRec struct {
 	// and RequestTheirs is where it wants to be written to.
 	KeyChanged    []byte       `json:"key_changed,omitempty"`
 	RequestTheirs *peerMailbox `json:"request_theirs,omitempty"`
+	// RequestNoticed is when a request last added a notice (at most one
+	// per requestNoticeEvery, see handleReset).
+	RequestNoticed time.Time `json:"request_noticed,omitempty"`
 	// OldVersion: their last unreadable message was made by protocol
 	// version 1 (reported once, until they send a readable one).
 	OldVersion bool `json:"old_version,omitempty"`

@@ -12,7 +12,9 @@ import (
 
 // What was received is remembered, to drop redeliveries and replays, in
 // one record per scope (an owner of a mailbox: a contact id, or "invite:"
-// and an invite id), for envelopes (digests) and for message ids, rather
+// and an invite id), for envelopes (digests), for message ids and for the
+// ids of handshakes' first messages (those of other identities on a
+// contact's mailbox apart, in scope "req:" and the contact id), rather
 // than one record per envelope or message: a record per item could not be
 // listed (the vault's keys are hashed), so it could never be pruned, and
 // the number of them would tell whoever later opens the vault how many
@@ -97,8 +99,8 @@ func (s *seenSets) get(t *vault.Tx, name string) (*seenSet, error) {
 	return set, nil
 }
 
-// seen reports whether key was seen before in set name (setSeenEnv or
-// setSeenMsg, and a scope), and remembers it if not.
+// seen reports whether key was seen before in set name (setSeenEnv,
+// setSeenMsg or setSeenHS, and a scope), and remembers it if not.
 func (s *seenSets) seen(t *vault.Tx, name string, key []byte, now time.Time) (bool, error) {
 	set, err := s.get(t, name)
 	if err != nil {
