@@ -438,11 +438,15 @@ func (m *Messenger) handleReset(t *vault.Tx, r *received, c *contactRec, ad, ct 
 		if err := t.PutSession(pendingSession(c.ID), sb); err != nil {
 			return err
 		}
-		// Anyone (the relay too) can make requests without end: only a
-		// new requester adds a notice, at most one per contact per
-		// requestNoticeEvery; the others only replace the pending request.
+		// Anyone (the relay too) can make requests without end. A request
+		// when none is pending (the first, or the next after the user
+		// declined one) is always shown: the user's own answers bound
+		// those. While one is pending, only a new requester adds a
+		// notice, at most one per contact per requestNoticeEvery; the
+		// others only replace the pending request.
 		now := m.now()
-		if !sameRequester(c.KeyChanged, b) && (c.RequestNoticed.IsZero() || now.Sub(c.RequestNoticed) >= requestNoticeEvery || now.Before(c.RequestNoticed)) {
+		hourly := c.RequestNoticed.IsZero() || now.Sub(c.RequestNoticed) >= requestNoticeEvery || now.Before(c.RequestNoticed)
+		if len(c.KeyChanged) == 0 || (!sameRequester(c.KeyChanged, b) && hourly) {
 			c.RequestNoticed = now.UTC()
 			notice = &noticeRec{Type: "key-request", By: c.ID}
 		}
